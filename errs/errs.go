@@ -1,0 +1,45 @@
+// Package errs marks errors caused by the user's input (a bad file, flag or value), which the CLI
+// reports with exit code 2, apart from internal failures (exit code 1).
+package errs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// inputError marks its wrapped error as the user's input's fault.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+// Input returns an input error with a formatted message (fmt.Errorf semantics, %w allowed).
+// The message should name the file, node or value at fault and say what to do.
+func Input(format string, args ...any) error {
+	return &inputError{fmt.Errorf(format, args...)}
+}
+
+// AsInput marks an existing error as an input error; nil stays nil.
+func AsInput(err error) error {
+	if err == nil || IsInput(err) {
+		return err
+	}
+	return &inputError{err}
+}
+
+// IsInput reports whether err, or an error it wraps, is an input error.
+func IsInput(err error) bool {
+	var ie *inputError
+	return errors.As(err, &ie)
+}
+
+// ExitCode returns the process exit code for err: 0 for nil, 2 for input errors, 1 otherwise.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case IsInput(err):
+		return 2
+	}
+	return 1
+}
