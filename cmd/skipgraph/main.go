@@ -1,0 +1,127 @@
+// Command skipgraph fine-tunes CLIP ONNX exports with Skip Tuning on ONNX Runtime.
+//
+// Run `skipgraph help` for the commands and `skipgraph COMMAND -h` for each one's flags and an
+// example.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/skipgraph/skipgraph/errs"
+)
+
+// command is one subcommand of the CLI.
+type command struct {
+	name    string
+	summary string
+	usage   string // after "skipgraph NAME "
+	example string
+	flags   func(fs *flag.FlagSet) func(args []string) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run executes the CLI and returns the exit code: 0 ok, 2 bad input or usage, 1 internal failure.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "skipgraph: internal error: %v\n", r)
+			if os.Getenv("SKIPGRAPH_DEBUG") != "" {
+				stderr.Write(debug.Stack())
+			} else {
+				fmt.Fprintln(stderr, "skipgraph: this is a bug; rerun with SKIPGRAPH_DEBUG=1 for details and report it")
+			}
+			code = 1
+		}
+	}()
+	out, errOut = stdout, stderr
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				fs := newFlagSet(c)
+				c.flags(fs)
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return 0
+			}
+		}
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "skipgraph: unknown command %q; run 'skipgraph help' for the list\n", args[0])
+		return 2
+	}
+	fs := newFlagSet(c)
+	fs.SetOutput(stderr)
+	exec := c.flags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := exec(fs.Args()); err != nil {
+		msg := strings.TrimSpace(err.Error())
+		if i := strings.IndexByte(msg, '\n'); i >= 0 && !errs.IsInput(err) {
+			msg = strings.ReplaceAll(msg, "\n", "; ")
+		}
+		fmt.Fprintf(stderr, "skipgraph %s: %s\n", c.name, msg)
+		return errs.ExitCode(err)
+	}
+	return 0
+}
+
+// out and errOut are where commands print; set by run.
+var out, errOut io.Writer = os.Stdout, os.Stderr
+
+func newFlagSet(c *command) *flag.FlagSet {
+	fs := flag.NewFlagSet("skipgraph "+c.name, flag.ContinueOnError)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: skipgraph %s %s\n\n%s\n", c.name, c.usage, c.summary)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(w, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+		if c.example != "" {
+			fmt.Fprintf(w, "\nexample:\n  %s\n", strings.ReplaceAll(c.example, "\n", "\n  "))
+		}
+	}
+	return fs
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "skipgraph: fine-tune CLIP ONNX exports with Skip Tuning on ONNX Runtime\n\nusage: skipgraph COMMAND [flags] [args]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'skipgraph COMMAND -h' for a command's flags and an example.\n")
+}
+
+// usageError is an input error for a wrong number of arguments or a bad flag value.
+func usageError(c string, format string, args ...any) error {
+	return errs.Input("%s (see 'skipgraph %s -h')", fmt.Sprintf(format, args...), c)
+}

@@ -1,0 +1,181 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// OptLevel is ONNX Runtime's graph optimisation level. The zero value enables all
+// optimisations.
+type OptLevel int
+
+// Graph optimisation levels.
+const (
+	OptAll      OptLevel = iota // all optimisations, including layout ones (default)
+	OptExtended                 // basic plus extended fusions
+	OptBasic                    // constant folding and redundant-node removal
+	OptDisabled                 // no graph optimisation
+)
+
+// String returns the level's name.
+func (l OptLevel) String() string {
+	switch l {
+	case OptAll:
+		return "all"
+	case OptExtended:
+		return "extended"
+	case OptBasic:
+		return "basic"
+	case OptDisabled:
+		return "disabled"
+	}
+	return "OptLevel(" + strconv.Itoa(int(l)) + ")"
+}
+
+// Device names accepted in Options.Device.
+const (
+	DeviceCPU  = "cpu"
+	DeviceCUDA = "cuda"
+)
+
+// Options configure a Session. The zero value runs on the CPU with ORT's default thread counts,
+// all graph optimisations, and the memory arena and memory pattern enabled.
+type Options struct {
+	// Device is "cpu" (or "") or "cuda".
+	Device string
+	// DeviceID selects the GPU when Device is "cuda".
+	DeviceID int
+	// IntraOpThreads and InterOpThreads set ORT's thread pools; 0 keeps ORT's default.
+	IntraOpThreads int
+	InterOpThreads int
+	// OptLevel is the graph optimisation level (default: all).
+	OptLevel OptLevel
+	// DisableMemArena turns off the CPU memory arena.
+	DisableMemArena bool
+	// DisableMemPattern turns off memory pattern planning.
+	DisableMemPattern bool
+	// ProfilePrefix, when set, enables ORT's profiler; it writes <prefix>_<time>.json when the
+	// session closes.
+	ProfilePrefix string
+	// Config holds extra session configuration entries (ORT's AddSessionConfigEntry).
+	Config map[string]string
+}
+
+// CUDA provider libraries ORT loads from the folder of libonnxruntime.
+var cudaProviderLibs = []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"}
+
+// cudaHint says where the provider libraries and their CUDA dependencies come from.
+const cudaHint = "the npm package com.github.asus4.onnxruntime.linux-x64-gpu carries libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so in Plugins/Linux/x64 (their ORT version must match the core library's); they need libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10 and cuDNN 9 on LD_LIBRARY_PATH (a PyTorch for CUDA 13 install has them in site-packages/nvidia/*/lib)"
+
+// sessionOptions builds ORT session options; the caller destroys them.
+func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
+	dev := strings.ToLower(o.Device)
+	if dev != "" && dev != DeviceCPU && dev != DeviceCUDA {
+		return nil, fmt.Errorf("unknown device %q (want cpu or cuda)", o.Device)
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("creating session options: %s", oneLine(err))
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			so.Destroy()
+		}
+	}()
+	level := map[OptLevel]ort.GraphOptimizationLevel{
+		OptAll: ort.GraphOptimizationLevelEnableAll, OptExtended: ort.GraphOptimizationLevelEnableExtended,
+		OptBasic: ort.GraphOptimizationLevelEnableBasic, OptDisabled: ort.GraphOptimizationLevelDisableAll,
+	}
+	lv, known := level[o.OptLevel]
+	if !known {
+		return nil, fmt.Errorf("unknown optimisation level %v", o.OptLevel)
+	}
+	steps := []struct {
+		what string
+		err  func() error
+	}{
+		{"optimisation level", func() error { return so.SetGraphOptimizationLevel(lv) }},
+		{"memory arena", func() error { return so.SetCpuMemArena(!o.DisableMemArena) }},
+		{"memory pattern", func() error { return so.SetMemPattern(!o.DisableMemPattern) }},
+		{"intra-op threads", func() error {
+			if o.IntraOpThreads > 0 {
+				return so.SetIntraOpNumThreads(o.IntraOpThreads)
+			}
+			return nil
+		}},
+		{"inter-op threads", func() error {
+			if o.InterOpThreads > 0 {
+				return so.SetInterOpNumThreads(o.InterOpThreads)
+			}
+			return nil
+		}},
+		{"profiling", func() error {
+			if o.ProfilePrefix != "" {
+				return so.EnableProfiling(o.ProfilePrefix)
+			}
+			return nil
+		}},
+	}
+	for _, s := range steps {
+		if err := s.err(); err != nil {
+			return nil, fmt.Errorf("setting %s: %s", s.what, oneLine(err))
+		}
+	}
+	for k, v := range o.Config {
+		if err := so.AddSessionConfigEntry(k, v); err != nil {
+			return nil, fmt.Errorf("session config %s=%s: %s", k, v, oneLine(err))
+		}
+	}
+	if dev == DeviceCUDA {
+		if err := appendCUDA(so, o.DeviceID); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return so, nil
+}
+
+// appendCUDA adds the CUDA execution provider, or says clearly what is missing.
+func appendCUDA(so *ort.SessionOptions, deviceID int) error {
+	lib := LibraryPath()
+	dir := filepath.Dir(lib)
+	var missing []string
+	for _, name := range cudaProviderLibs {
+		if !fileExists(filepath.Join(dir, name)) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("device cuda: %s not found in %s (ONNX Runtime loads its CUDA provider from the folder of %s); put the provider libraries for ONNX Runtime %s there, or set %s to a libonnxruntime.so.1 that has them beside it; %s",
+			strings.Join(missing, " and "), dir, filepath.Base(lib), Version(), LibraryEnv, cudaHint)
+	}
+	co, err := ort.NewCUDAProviderOptions()
+	if err != nil {
+		return fmt.Errorf("device cuda: ONNX Runtime cannot load the CUDA provider from %s: %s%s; %s", dir, oneLine(err), gpuNote(), cudaHint)
+	}
+	defer co.Destroy()
+	if err := co.Update(map[string]string{"device_id": strconv.Itoa(deviceID)}); err != nil {
+		return fmt.Errorf("device cuda: ONNX Runtime cannot load the CUDA provider from %s (setting device_id %d): %s%s; %s", dir, deviceID, oneLine(err), gpuNote(), cudaHint)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return fmt.Errorf("device cuda: ONNX Runtime cannot enable the CUDA provider from %s: %s%s; %s", dir, oneLine(err), gpuNote(), cudaHint)
+	}
+	return nil
+}
+
+// gpuNote returns a remark when this machine shows no NVIDIA GPU device.
+func gpuNote() string {
+	m, _ := filepath.Glob("/dev/nvidia[0-9]*")
+	if len(m) == 0 {
+		if _, err := os.Stat("/proc/driver/nvidia"); err != nil {
+			return " (no NVIDIA GPU found: no /dev/nvidia* device, no /proc/driver/nvidia)"
+		}
+	}
+	return ""
+}
