@@ -43,7 +43,7 @@ func (g *Graph) Dump(w io.Writer) error {
 		if len(n.Attrs) > 0 {
 			parts := make([]string, len(n.Attrs))
 			for i, a := range n.Attrs {
-				parts[i] = a.Name + "=" + a.valueString()
+				parts[i] = a.Name + "=" + a.ValueString()
 			}
 			fmt.Fprintf(bw, " {%s}", strings.Join(parts, ", "))
 		}
@@ -65,7 +65,8 @@ func (g *Graph) String() string {
 	return sb.String()
 }
 
-func (a Attr) valueString() string {
+// ValueString renders the attribute's value as in Dump: numbers, quoted strings, [lists], tensor summaries.
+func (a Attr) ValueString() string {
 	switch a.Type {
 	case AttrFloat:
 		return strconv.FormatFloat(float64(a.F), 'g', -1, 32)
@@ -102,7 +103,7 @@ func (a Attr) valueString() string {
 
 func tensorSummary(t *Tensor) string {
 	s := TensorType(t.DType, t.Dims...).String()
-	if t.NumElements() <= 8 && t.Loaded() {
+	if t.NumElements() <= 8 {
 		switch t.DType {
 		case Int64, Int32:
 			if v, err := t.Int64s(); err == nil {

@@ -101,7 +101,8 @@ func (t *Tensor) NumBytes() int64 { return t.nbytes }
 func (t *Tensor) Loaded() bool { return t.load == nil || t.raw != nil }
 
 // Bytes returns the raw little-endian data, loading it on first use. The slice must not be
-// modified.
+// modified: for a tensor read from a file it may be read-only memory mapped from that file,
+// valid while the tensor is reachable.
 func (t *Tensor) Bytes() ([]byte, error) {
 	t.once.Do(func() {
 		if t.load != nil {
