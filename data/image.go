@@ -1,0 +1,379 @@
+package data
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // JPEG decoding
+	_ "image/png"  // PNG decoding
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync"
+)
+
+// CLIPMean is the per-channel (R, G, B) mean CLIP normalises with.
+var CLIPMean = [3]float32{0.48145466, 0.4578275, 0.40821073}
+
+// CLIPStd is the per-channel (R, G, B) standard deviation CLIP normalises
+// with.
+var CLIPStd = [3]float32{0.26862954, 0.26130258, 0.27577711}
+
+// DefaultImageSize is the input size of ViT-B/16 and ViT-B/32 CLIP models.
+const DefaultImageSize = 224
+
+// MaxImagePixels bounds the images LoadImage decodes, so that a corrupt or
+// hostile header cannot exhaust memory.
+const MaxImagePixels = 128 << 20
+
+// LoadImage decodes a JPEG or PNG file into an opaque RGB image. Errors name
+// the file.
+func LoadImage(path string) (*image.RGBA, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+	cfg, format, err := image.DecodeConfig(f)
+	if err == nil && int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return nil, fmt.Errorf("%s: image is %dx%d pixels, more than the %d-megapixel limit; downscale it", path, cfg.Width, cfg.Height, MaxImagePixels>>20)
+	}
+	if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+		return nil, fmt.Errorf("%s: %v", path, serr)
+	}
+	img, format, err := image.Decode(f)
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return nil, fmt.Errorf("%s: not a JPEG or PNG image; remove or replace the file", path)
+		}
+		return nil, fmt.Errorf("%s: corrupt %s image (%v); remove or replace the file", path, formatName(format), err)
+	}
+	b := img.Bounds()
+	if b.Dx() <= 0 || b.Dy() <= 0 {
+		return nil, fmt.Errorf("%s: image is empty (%dx%d); remove the file", path, b.Dx(), b.Dy())
+	}
+	return ToRGB(img), nil
+}
+
+func formatName(f string) string {
+	if f == "" {
+		return "image"
+	}
+	return f
+}
+
+// ToRGB converts any image to an opaque RGB image with bounds starting at
+// (0, 0). Gray and paletted images are expanded; alpha is dropped without
+// compositing (the colour channels are kept un-premultiplied), as PIL's
+// convert("RGB") does.
+func ToRGB(img image.Image) *image.RGBA {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	switch src := img.(type) {
+	case *image.RGBA:
+		// Premultiplied; opaque images (the usual case) copy as they are.
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				c := color.NRGBAModel.Convert(color.RGBA{row[4*x], row[4*x+1], row[4*x+2], row[4*x+3]}).(color.NRGBA)
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = c.R, c.G, c.B, 0xff
+			}
+		}
+	case *image.NRGBA:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = row[4*x], row[4*x+1], row[4*x+2], 0xff
+			}
+		}
+	case *image.Gray:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				v := row[x]
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = v, v, v, 0xff
+			}
+		}
+	case *image.YCbCr:
+		for y := range h {
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				c := src.YCbCrAt(b.Min.X+x, b.Min.Y+y)
+				r, g, bb := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = r, g, bb, 0xff
+			}
+		}
+	default:
+		// Paletted, 16-bit, CMYK, ...: go through non-premultiplied colour.
+		for y := range h {
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				c := color.NRGBA64Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8), 0xff
+			}
+		}
+	}
+	return out
+}
+
+// Preprocessor turns RGB images into CLIP's normalised float32 CHW input.
+//
+// Evaluation (and training without augmentation) follows CLIP's transform:
+// resize the shortest side to Size with bicubic interpolation, centre crop
+// Size x Size, divide by 255, normalise with Mean and Std. Training with
+// Augment follows torchvision's RandomResizedCrop(Size, Scale, Ratio,
+// bicubic) then RandomHorizontalFlip(FlipProb), as the Skip Tuning
+// reference code does.
+//
+// Bicubic interpolation reproduces PIL's Image.resize(BICUBIC), fixed-point
+// arithmetic and 8-bit intermediate included, so resized pixels match PIL's
+// (testdata/preprocess_reference.json). Remaining differences come from
+// decoding: Go's image/jpeg and libjpeg differ by a few grey levels
+// (chroma upsampling, IDCT rounding), PNG decodes identically.
+type Preprocessor struct {
+	// Size is the model's square input size (224 for ViT-B/16).
+	Size int
+	// Mean and Std normalise each channel after division by 255.
+	Mean, Std [3]float32
+	// Augment turns on the training augmentation.
+	Augment bool
+	// Scale is RandomResizedCrop's range of crop area fractions.
+	Scale [2]float64
+	// Ratio is RandomResizedCrop's range of crop aspect ratios (w/h).
+	Ratio [2]float64
+	// FlipProb is the probability of a horizontal flip.
+	FlipProb float64
+	// Workers bounds the images decoded at once by Batch (0: GOMAXPROCS).
+	Workers int
+}
+
+// NewPreprocessor returns CLIP's evaluation preprocessing for the given
+// input size with the paper's augmentation parameters ready (set Augment
+// to use them).
+func NewPreprocessor(size int) *Preprocessor {
+	return &Preprocessor{
+		Size:     size,
+		Mean:     CLIPMean,
+		Std:      CLIPStd,
+		Scale:    [2]float64{0.08, 1},
+		Ratio:    [2]float64{3.0 / 4.0, 4.0 / 3.0},
+		FlipProb: 0.5,
+	}
+}
+
+// ImageLen returns the number of floats in one preprocessed image.
+func (p *Preprocessor) ImageLen() int { return 3 * p.Size * p.Size }
+
+func (p *Preprocessor) check() error {
+	if p.Size <= 0 || p.Size > 1<<14 {
+		return fmt.Errorf("image size %d is out of range; want a positive input size such as 224", p.Size)
+	}
+	for c := range 3 {
+		if p.Std[c] == 0 {
+			return fmt.Errorf("std of channel %d is 0; use CLIPStd", c)
+		}
+	}
+	return nil
+}
+
+// ResizeShortCrop returns the rectangle, in the coordinates of the image
+// resized so its shortest side is size, that the centre crop keeps, and
+// the resized width and height (torchvision's Resize(size) then
+// CenterCrop(size) arithmetic, including Python's round-half-to-even).
+func ResizeShortCrop(w, h, size int) (resizedW, resizedH int, crop image.Rectangle) {
+	if w <= h {
+		resizedW, resizedH = size, int(float64(size)*float64(h)/float64(w))
+	} else {
+		resizedW, resizedH = int(float64(size)*float64(w)/float64(h)), size
+	}
+	top := int(math.RoundToEven(float64(resizedH-size) / 2))
+	left := int(math.RoundToEven(float64(resizedW-size) / 2))
+	return resizedW, resizedH, image.Rect(left, top, left+size, top+size)
+}
+
+// EvalImage resizes and centre-crops img into a Size x Size image.
+func (p *Preprocessor) EvalImage(img image.Image) *image.RGBA {
+	src := asRGB(img)
+	b := src.Bounds()
+	rw, rh, crop := ResizeShortCrop(b.Dx(), b.Dy(), p.Size)
+	resized := resizeBicubic(src, b, rw, rh)
+	out := image.NewRGBA(image.Rect(0, 0, p.Size, p.Size))
+	for y := range p.Size {
+		copy(out.Pix[y*out.Stride:(y+1)*out.Stride], resized.Pix[resized.PixOffset(crop.Min.X, crop.Min.Y+y):])
+	}
+	return out
+}
+
+// asRGB returns img as an opaque RGBA image with bounds at (0, 0),
+// converting only when needed.
+func asRGB(img image.Image) *image.RGBA {
+	if r, ok := img.(*image.RGBA); ok && r.Rect.Min == (image.Point{}) && r.Opaque() {
+		return r
+	}
+	return ToRGB(img)
+}
+
+// RandomResizedCrop picks a crop rectangle of a w x h image as torchvision
+// does: up to 10 tries of an area fraction uniform in scale and a
+// log-uniform aspect ratio in ratio, else a centre crop clamped to ratio.
+func RandomResizedCrop(w, h int, scale, ratio [2]float64, rng *rand.Rand) image.Rectangle {
+	area := float64(w * h)
+	logLo, logHi := math.Log(ratio[0]), math.Log(ratio[1])
+	for range 10 {
+		target := area * (scale[0] + rng.Float64()*(scale[1]-scale[0]))
+		ar := math.Exp(logLo + rng.Float64()*(logHi-logLo))
+		cw := int(math.RoundToEven(math.Sqrt(target * ar)))
+		ch := int(math.RoundToEven(math.Sqrt(target / ar)))
+		if cw > 0 && cw <= w && ch > 0 && ch <= h {
+			top := rng.IntN(h - ch + 1)
+			left := rng.IntN(w - cw + 1)
+			return image.Rect(left, top, left+cw, top+ch)
+		}
+	}
+	in := float64(w) / float64(h)
+	cw, ch := w, h
+	switch {
+	case in < min(ratio[0], ratio[1]):
+		ch = int(math.RoundToEven(float64(cw) / min(ratio[0], ratio[1])))
+	case in > max(ratio[0], ratio[1]):
+		cw = int(math.RoundToEven(float64(ch) * max(ratio[0], ratio[1])))
+	}
+	top, left := (h-ch)/2, (w-cw)/2
+	return image.Rect(left, top, left+cw, top+ch)
+}
+
+// TrainImage applies the training augmentation to img: a random resized
+// crop to Size x Size and a random horizontal flip.
+func (p *Preprocessor) TrainImage(img image.Image, rng *rand.Rand) *image.RGBA {
+	src := asRGB(img)
+	b := src.Bounds()
+	crop := RandomResizedCrop(b.Dx(), b.Dy(), p.Scale, p.Ratio, rng)
+	dst := resizeBicubic(src, crop, p.Size, p.Size)
+	if rng.Float64() < p.FlipProb {
+		flipH(dst)
+	}
+	return dst
+}
+
+func flipH(img *image.RGBA) {
+	w := img.Bounds().Dx()
+	for y := range img.Bounds().Dy() {
+		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
+		for l, r := 0, w-1; l < r; l, r = l+1, r-1 {
+			for c := range 4 {
+				row[4*l+c], row[4*r+c] = row[4*r+c], row[4*l+c]
+			}
+		}
+	}
+}
+
+// Normalize writes a Size x Size RGB image into dst (length ImageLen) as
+// CHW floats: value/255, minus Mean, divided by Std.
+func (p *Preprocessor) Normalize(img *image.RGBA, dst []float32) {
+	var lut [3][256]float32
+	for c := range 3 {
+		for v := range 256 {
+			lut[c][v] = (float32(v)/255 - p.Mean[c]) / p.Std[c]
+		}
+	}
+	s := p.Size
+	plane := s * s
+	for y := range s {
+		row := img.Pix[y*img.Stride:]
+		for x := range s {
+			i := y*s + x
+			dst[i] = lut[0][row[4*x]]
+			dst[plane+i] = lut[1][row[4*x+1]]
+			dst[2*plane+i] = lut[2][row[4*x+2]]
+		}
+	}
+}
+
+// Image preprocesses one image into dst (length ImageLen). With Augment
+// set, rng drives the augmentation and must not be nil.
+func (p *Preprocessor) Image(img image.Image, rng *rand.Rand, dst []float32) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if len(dst) != p.ImageLen() {
+		return fmt.Errorf("destination has %d floats, want %d (3x%dx%d)", len(dst), p.ImageLen(), p.Size, p.Size)
+	}
+	var out *image.RGBA
+	if p.Augment {
+		if rng == nil {
+			return errors.New("augmentation needs a random source; pass a *rand.Rand")
+		}
+		out = p.TrainImage(img, rng)
+	} else {
+		out = p.EvalImage(img)
+	}
+	p.Normalize(out, dst)
+	return nil
+}
+
+// Batch loads and preprocesses the images at paths into one contiguous
+// []float32 of shape [len(paths), 3, Size, Size]. Images are decoded in
+// parallel; with Augment set, each image's random source is seeded from
+// rng in path order first, so the result depends only on rng's state.
+// The first error names its file.
+func (p *Preprocessor) Batch(paths []string, rng *rand.Rand) ([]float32, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	if p.Augment && rng == nil {
+		return nil, errors.New("augmentation needs a random source; pass a *rand.Rand")
+	}
+	n := p.ImageLen()
+	out := make([]float32, len(paths)*n)
+	seeds := make([][2]uint64, len(paths))
+	if p.Augment {
+		for i := range seeds {
+			seeds[i] = [2]uint64{rng.Uint64(), rng.Uint64()}
+		}
+	}
+	workers := p.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(workers, len(paths)) {
+		wg.Go(func() {
+			for i := range next {
+				img, err := LoadImage(paths[i])
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				var r *rand.Rand
+				if p.Augment {
+					r = rand.New(rand.NewPCG(seeds[i][0], seeds[i][1]))
+				}
+				errs[i] = p.Image(img, r, out[i*n:(i+1)*n])
+			}
+		})
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
