@@ -70,13 +70,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	fs := newFlagSet(c)
 	fs.SetOutput(stderr)
 	exec := c.flags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if err := exec(fs.Args()); err != nil {
+	if err := exec(positional); err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if i := strings.IndexByte(msg, '\n'); i >= 0 && !errs.IsInput(err) {
 			msg = strings.ReplaceAll(msg, "\n", "; ")
@@ -124,4 +125,26 @@ func usage(w io.Writer) {
 // usageError is an input error for a wrong number of arguments or a bad flag value.
 func usageError(c string, format string, args ...any) error {
 	return errs.Input("%s (see 'skipgraph %s -h')", fmt.Sprintf(format, args...), c)
+}
+
+// parseInterspersed parses flags that may stand before, between or after the positional
+// arguments (skipgraph run model.onnx --input x=f.npy), and returns the positional ones.
+// Everything after "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// flag stops at "--" (consumed) or at the first non-flag argument.
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }

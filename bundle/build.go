@@ -1,0 +1,334 @@
+package bundle
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/skipgraph/skipgraph/clip"
+	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/graph"
+	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/grad"
+	"github.com/skipgraph/skipgraph/strategy"
+)
+
+// CSkipClassesOutput is the train-step output listing the class ids kept at that step.
+const CSkipClassesOutput = "cskip.classes"
+
+// LogitsOutput is the train-step output holding the logits the loss is computed from: one row
+// per image, one column per class (per kept class, in the order of CSkipClassesOutput, with
+// CSkip). It is computed only when bound (Stepper.Fetch).
+const LogitsOutput = "logits"
+
+// Build makes the bundle's graphs and manifest in memory.
+func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if opts.Optimizer.Kind == "" {
+		opts.Optimizer = rewrite.DefaultSGD
+	}
+	st := src.Structure
+	if !st.Head.Present || st.Head.LogitsPerImage == "" {
+		return nil, errs.Input("the model has no logits_per_image head; convert a combined CLIP export (split exports: pass the folder holding vision_model.onnx and text_model.onnx)")
+	}
+	plan, records, err := Plan(ctx, src, opts.Strategies)
+	if err != nil {
+		return nil, err
+	}
+	man := &Manifest{
+		Format:     FormatVersion,
+		Source:     Source{Files: src.Files, Family: string(st.Family), Opset: src.Model.Opset(""), Split: st.Split},
+		Strategies: records,
+		Optimizer:  opts.Optimizer,
+		LRGroups:   map[string]float64{},
+		LogitScale: st.Head.LogitScale.Value,
+		Graphs:     map[string]*GraphRecord{},
+	}
+	for k, v := range DefaultLR {
+		man.LRGroups[k] = v
+	}
+	for k, v := range opts.LR {
+		man.LRGroups[k] = v
+	}
+
+	trainable := trainableSet(st, plan)
+	if len(trainable) == 0 {
+		return nil, errs.Input("the strategies leave no parameter to train")
+	}
+	man.Parameters = paramRecords(src.Model, st, trainable)
+	for i := range man.Parameters {
+		if sn, ok := src.SplitNames[man.Parameters[i].Initializer]; ok {
+			sn := sn
+			man.Parameters[i].Split = &sn
+		}
+	}
+	describeInputs(man, src.Model, st)
+
+	built := &Built{Manifest: man, Graphs: map[string]*graph.Model{}}
+	cuts := map[string]*graph.Value{}
+	for _, bd := range plan.StopGradients {
+		if bd.Cache {
+			cuts[bd.Tower] = src.Model.Graph.Value(bd.Value)
+		}
+	}
+	for _, t := range st.Towers() {
+		rec := TowerRecord{Kind: string(t.Kind), Layers: t.NumLayers(), Width: t.Width, Heads: t.Heads}
+		for _, bd := range plan.StopGradients {
+			if bd.Tower == string(t.Kind) {
+				rec.Start = bd.Layer
+				if bd.Cache {
+					rec.State = stateName(bd.Tower)
+					rec.StateAxes = stateAxes(t)
+				}
+			}
+		}
+		man.Towers = append(man.Towers, rec)
+	}
+
+	if len(cuts) > 0 {
+		logf("building %s (frozen prefix)", FeaturesFile)
+		fm, err := buildFeatures(src, cuts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", FeaturesFile, err)
+		}
+		built.Graphs["features"] = fm
+		man.Graphs["features"] = describe(FeaturesFile, fm, man)
+	}
+
+	logf("building %s", EvalFile)
+	em, err := buildEval(src, trainable)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EvalFile, err)
+	}
+	built.Graphs["eval"] = em
+	man.Graphs["eval"] = describe(EvalFile, em, man)
+
+	logf("building %s (backward pass, %s optimizer)", TrainStepFile, opts.Optimizer.Kind)
+	tm, cs, err := buildTrainStep(src, plan, trainable, cuts, man, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", TrainStepFile, err)
+	}
+	man.CSkip = cs
+	built.Graphs["train_step"] = tm
+	man.Graphs["train_step"] = describe(TrainStepFile, tm, man)
+	return built, nil
+}
+
+// trainableSet applies the plan's Freeze and Train lists to the discovered parameters: every
+// parameter but the logit scale trains unless frozen; Train wins over Freeze when both name it
+// in a later plan.
+func trainableSet(st *clip.Structure, plan *strategy.Plan) map[string]bool {
+	set := map[string]bool{}
+	for _, p := range st.Params {
+		if p.Role != clip.RoleLogitScale {
+			set[p.Initializer] = true
+		}
+	}
+	for _, name := range plan.Freeze {
+		delete(set, name)
+	}
+	for _, name := range plan.Train {
+		if !contains(plan.Freeze, name) {
+			set[name] = true
+		}
+	}
+	return set
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// groupOf is a parameter's LR group: its tower.
+func groupOf(p *clip.Param) string {
+	if p.Tower == "" {
+		return "head"
+	}
+	return string(p.Tower)
+}
+
+func paramRecords(m *graph.Model, st *clip.Structure, trainable map[string]bool) []ParamRecord {
+	var out []ParamRecord
+	seen := map[string]int{}
+	for _, p := range st.Params {
+		if i, ok := seen[p.Initializer]; ok {
+			out[i].Canonical = append(out[i].Canonical, p.Canonical)
+			continue
+		}
+		v := m.Graph.Value(p.Initializer)
+		if v == nil || v.Const == nil {
+			continue
+		}
+		r := ParamRecord{
+			Initializer: p.Initializer, Canonical: []string{p.Canonical}, Transposed: p.Transposed,
+			Shape: v.Const.Dims, DType: graph.Float.String(), SourceDType: v.Const.DType.String(),
+			Trainable: trainable[p.Initializer], Tower: string(p.Tower), Layer: p.Layer, Role: string(p.Role),
+		}
+		if r.Trainable {
+			r.Group = groupOf(p)
+		}
+		seen[p.Initializer] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+func describeInputs(man *Manifest, m *graph.Model, st *clip.Structure) {
+	if t := st.Text; t != nil {
+		rec := &TextRecord{ContextLength: t.Positions, EOSToken: t.Pooling.EOSToken, PadWithEOS: st.Family == clip.FamilyHF}
+		for _, in := range t.Inputs {
+			v := m.Graph.Value(in)
+			switch {
+			case v != nil && v.Type.Elem == graph.Int64 && rec.InputIDs == "" && (in == "input_ids" || in == "text" || len(t.Inputs) == 1):
+				rec.InputIDs = in
+			case in == "attention_mask":
+				rec.AttentionMask = in
+			}
+		}
+		if rec.InputIDs == "" && len(t.Inputs) > 0 {
+			rec.InputIDs = t.Inputs[0]
+		}
+		if rec.ContextLength == 0 {
+			rec.ContextLength = t.SeqLen
+		}
+		if rec.EOSToken == 0 {
+			// argmax pooling (OpenAI): the end-of-text token is the largest id of the vocabulary
+			if v := m.Graph.Value(t.Embedding.TokenEmbedding); v != nil && v.Const != nil && len(v.Const.Dims) == 2 {
+				rec.EOSToken = v.Const.Dims[0] - 1
+			}
+		}
+		man.Text = rec
+	}
+	if t := st.Vision; t != nil && len(t.Inputs) > 0 {
+		rec := &VisionRecord{Input: t.Inputs[0]}
+		if v := m.Graph.Value(t.Inputs[0]); v != nil {
+			if dims := v.Type.Shape; len(dims) == 4 && dims[2].Known() {
+				rec.ImageSize = int(dims[2].Value)
+			}
+		}
+		man.Vision = rec
+	}
+}
+
+// stateAxes names the axes of a tower's residual stream.
+func stateAxes(t *clip.Tower) []string {
+	batch := "batch"
+	if t.Kind == clip.Text {
+		batch = "classes"
+	}
+	if t.Layout == clip.SequenceFirst {
+		return []string{"sequence", batch, "width"}
+	}
+	return []string{batch, "sequence", "width"}
+}
+
+// stateType is the type of a tower's cached residual stream.
+func stateType(t *clip.Tower) graph.Type {
+	axes := stateAxes(t)
+	seq := graph.Sym(string(t.Kind) + "_sequence")
+	if t.SeqLen > 0 {
+		seq = graph.Fixed(int64(t.SeqLen))
+	}
+	dims := make([]graph.Dim, 3)
+	for i, a := range axes {
+		switch a {
+		case "sequence":
+			dims[i] = seq
+		case "width":
+			dims[i] = graph.Fixed(int64(t.Width))
+		default:
+			dims[i] = graph.Sym(string(t.Kind) + "_" + a)
+		}
+	}
+	return graph.Type{Elem: graph.Float, Shape: dims, HasShape: true}
+}
+
+// buildFeatures keeps the frozen prefix: the source's inputs to the cached boundary states.
+func buildFeatures(src *SourceModel, cuts map[string]*graph.Value) (*graph.Model, error) {
+	m := src.Model.Clone()
+	var outs []rewrite.CutPoint
+	for _, tower := range sortedKeys(cuts) {
+		v := m.Graph.Value(cuts[tower].Name)
+		outs = append(outs, rewrite.CutPoint{Value: v, Name: stateName(tower), Type: stateType(src.Structure.Tower(clip.TowerKind(tower)))})
+	}
+	if err := rewrite.KeepOutputs(m.Graph, outs); err != nil {
+		return nil, err
+	}
+	return finish(m)
+}
+
+// buildEval is the full model with the trainable parameters as inputs that default to their
+// initial values (an input backed by an initializer).
+func buildEval(src *SourceModel, trainable map[string]bool) (*graph.Model, error) {
+	m := src.Model.Clone()
+	for _, v := range m.Graph.Initializers {
+		if trainable[v.Name] && !v.IsGraphInput() {
+			m.Graph.Inputs = append(m.Graph.Inputs, v)
+		}
+	}
+	return finish(m)
+}
+
+// finish lowers markers, removes dead code, sorts and verifies a graph about to be written.
+func finish(m *graph.Model) (*graph.Model, error) {
+	grad.LowerStopGradients(m)
+	if _, err := rewrite.EliminateDeadCode(m.Graph); err != nil {
+		return nil, err
+	}
+	if err := m.Graph.Sort(); err != nil {
+		return nil, err
+	}
+	if err := m.Graph.Verify(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// buildTrainStep makes one optimizer step: from the cached states (or the raw inputs), through
+// the trainable suffix, the loss, the backward pass and the optimizer. It runs TrainPipeline
+// through a rewrite.Manager, which verifies the graph after every pass that changed it and can
+// dump it after any of them (Options.DumpAfter).
+func buildTrainStep(src *SourceModel, plan *strategy.Plan, trainable map[string]bool, cuts map[string]*graph.Value, man *Manifest, opts Options) (*graph.Model, *CSkipRecord, error) {
+	m := src.Model.Clone()
+	ts := &trainState{src: src, plan: plan, trainable: trainable, cuts: cuts, man: man, opts: opts}
+	mgr := rewrite.NewManager()
+	for _, name := range TrainPipeline {
+		if err := mgr.Add(name, rewrite.Args{"state": ts}); err != nil {
+			return nil, nil, err
+		}
+	}
+	mgr.DumpAfter, mgr.DumpTo, mgr.Logf = opts.DumpAfter, opts.DumpTo, opts.Logf
+	if _, err := mgr.Run(m); err != nil {
+		return nil, nil, err
+	}
+	return m, ts.cskip, nil
+}
+
+// castParam makes a float32 master input feed the nodes that read a parameter of another dtype.
+func castParam(g *graph.Graph, v *graph.Value, dt graph.DType) error {
+	uses := v.Uses()
+	b := graph.NewBuilder(g, "master")
+	c := b.Op("Cast", []*graph.Value{v}, graph.IntAttr("to", int64(dt)))
+	for _, u := range uses {
+		u.Node.SetInput(u.Index, c)
+	}
+	return g.Sort()
+}
+
+// groupsOf lists the LR groups of the trainable parameters.
+func groupsOf(man *Manifest) []string {
+	set := map[string]bool{}
+	for _, p := range man.Parameters {
+		if p.Trainable {
+			set[p.Group] = true
+		}
+	}
+	return sortedKeys(set)
+}

@@ -1,0 +1,398 @@
+package bundle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/skipgraph/skipgraph/clip"
+	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/graph"
+	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/plugins/cskip"
+	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/grad"
+	"github.com/skipgraph/skipgraph/strategy"
+)
+
+// StrategySpec is one strategy to apply with its arguments (not yet resolved).
+type StrategySpec struct {
+	Strategy strategy.Strategy
+	Args     map[string]string
+}
+
+// Options configure Convert.
+type Options struct {
+	// Strategies are applied in order; their plans are merged.
+	Strategies []StrategySpec
+	// Optimizer is written into train_step.onnx (default: DefaultSGD).
+	Optimizer rewrite.OptimizerConfig
+	// LR gives each group's default learning rate (recorded in the manifest).
+	LR map[string]float64
+	// EmitGrads adds each gradient as an output <name>_grad.
+	EmitGrads bool
+	// Force replaces an existing output directory.
+	Force bool
+	// DumpAfter names a pass after which the train graph is dumped to DumpTo.
+	DumpAfter string
+	DumpTo    io.Writer
+	// Logf reports progress; nil discards.
+	Logf func(format string, args ...any)
+}
+
+// DefaultLR are the paper's learning rates: text tower 2e-5, image tower 5e-6.
+var DefaultLR = map[string]float64{"text": 2e-5, "vision": 5e-6}
+
+// Source is a loaded source model and its structure.
+type SourceModel struct {
+	// Model is the (combined) model.
+	Model *graph.Model
+	// Structure is what discovery found.
+	Structure *clip.Structure
+	// Files are the source files with their hashes.
+	Files []SourceFile
+	// SplitNames maps the joined model's initializers to the split files (split exports only).
+	SplitNames map[string]SplitName
+}
+
+// LoadSource loads a CLIP export: a model file, a folder holding model.onnx, or a folder holding
+// a split export (vision_model.onnx and text_model.onnx, also under onnx/), whose towers are
+// joined into one model with a CLIP head (default logit scale).
+func LoadSource(path string) (*SourceModel, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, errs.Input("%s: %v", path, err)
+	}
+	if st.IsDir() {
+		if v, t, ok := findSplit(path); ok {
+			return loadSplit(v, t)
+		}
+		for _, name := range []string{"model.onnx", filepath.Join("onnx", "model.onnx")} {
+			if _, err := os.Stat(filepath.Join(path, name)); err == nil {
+				return LoadSource(filepath.Join(path, name))
+			}
+		}
+		return nil, errs.Input("%s: no model.onnx, nor vision_model.onnx with text_model.onnx, in this folder; pass the .onnx file", path)
+	}
+	m, err := onnxio.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := clip.Discover(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := hashFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &SourceModel{Model: m, Structure: s, Files: []SourceFile{f}}, nil
+}
+
+func hashFile(path string) (SourceFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return SourceFile{}, errs.Input("%s: %v", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return SourceFile{}, fmt.Errorf("%s: %w", path, err)
+	}
+	abs, _ := filepath.Abs(path)
+	return SourceFile{Path: abs, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// Convert writes the bundle of src to dir, through a temporary folder renamed into place.
+func Convert(ctx context.Context, src *SourceModel, dir string, opts Options) (*Manifest, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if opts.Optimizer.Kind == "" {
+		opts.Optimizer = rewrite.DefaultSGD
+	}
+	if err := opts.Optimizer.Validate(); err != nil {
+		return nil, errs.AsInput(err)
+	}
+	if len(opts.Strategies) == 0 {
+		return nil, errs.Input("no strategy given (use --strategy full, lskip, cskip or lskip,cskip)")
+	}
+	if _, err := os.Stat(dir); err == nil && !opts.Force {
+		return nil, errs.Input("%s already exists; remove it or pass --force to replace it", dir)
+	}
+	b, err := Build(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	logf("writing %s", dir)
+	if err := b.Write(dir); err != nil {
+		return nil, err
+	}
+	return b.Manifest, nil
+}
+
+// Built is a bundle in memory.
+type Built struct {
+	Manifest *Manifest
+	// Graphs by manifest key: features (may be absent), train_step, eval.
+	Graphs map[string]*graph.Model
+}
+
+// Plan runs the strategies and returns the merged plan and the strategy records.
+func Plan(ctx context.Context, src *SourceModel, specs []StrategySpec) (*strategy.Plan, []StrategyRecord, error) {
+	skel := strategy.SkeletonOf(src.Model)
+	plan := &strategy.Plan{}
+	var records []StrategyRecord
+	for _, sp := range specs {
+		info := sp.Strategy.Info()
+		args, err := strategy.ResolveArgs(info, sp.Args)
+		if err != nil {
+			return nil, nil, err
+		}
+		prior := *plan
+		p, err := sp.Strategy.Plan(ctx, &strategy.Request{Skeleton: skel, Structure: src.Structure, Args: args, Prior: &prior})
+		if err != nil {
+			return nil, nil, fmt.Errorf("strategy %s: %w", info.Name, err)
+		}
+		if err := validatePlan(src, p); err != nil {
+			return nil, nil, fmt.Errorf("strategy %s returned an invalid plan: %w", info.Name, err)
+		}
+		plan.Merge(p)
+		params := map[string]string{}
+		for k, v := range args {
+			params[k] = v
+		}
+		for k, v := range p.Params {
+			params[k] = v
+		}
+		records = append(records, StrategyRecord{Name: info.Name, Version: info.Version, Params: params})
+	}
+	return plan, records, nil
+}
+
+// validatePlan checks every name a plan refers to against the full graph.
+func validatePlan(src *SourceModel, p *strategy.Plan) error {
+	if p == nil {
+		return fmt.Errorf("no plan")
+	}
+	g := src.Model.Graph
+	for _, name := range append(append([]string(nil), p.Freeze...), p.Train...) {
+		v := g.Value(name)
+		if v == nil || v.Const == nil {
+			return fmt.Errorf("parameter %q is not an initializer of the model", name)
+		}
+		if !v.Const.DType.IsFloat() {
+			return fmt.Errorf("parameter %q is %s, not floating point", name, v.Const.DType)
+		}
+	}
+	for _, bd := range p.StopGradients {
+		if g.Value(bd.Value) == nil {
+			return fmt.Errorf("stop-gradient boundary %q is not a value of the model", bd.Value)
+		}
+		if bd.Tower != "vision" && bd.Tower != "text" {
+			return fmt.Errorf("stop-gradient boundary %q: tower %q is not vision or text", bd.Value, bd.Tower)
+		}
+	}
+	for _, pc := range p.Passes {
+		if pc.Name != cskip.PassName {
+			return fmt.Errorf("unknown host pass %q (the host runs: %s)", pc.Name, cskip.PassName)
+		}
+	}
+	if p.Patch != nil {
+		for _, n := range p.Patch.Nodes {
+			for _, in := range n.Inputs {
+				if in != "" && g.Value(in) == nil && !patchDefines(p.Patch, in) {
+					return fmt.Errorf("patch node %q reads %q, which does not exist", n.Name, in)
+				}
+			}
+			for _, o := range n.Outputs {
+				if g.Value(o) != nil {
+					return fmt.Errorf("patch node %q would redefine existing value %q", n.Name, o)
+				}
+			}
+			if n.Domain != "" && n.Domain != "ai.onnx" {
+				return fmt.Errorf("patch node %q uses domain %q; only standard ONNX ops may be added", n.Name, n.Domain)
+			}
+		}
+		for _, rw := range p.Patch.Rewire {
+			if findNode(g, rw.Node) == nil {
+				return fmt.Errorf("patch rewires node %q, which does not exist", rw.Node)
+			}
+			if g.Value(rw.Value) == nil && !patchDefines(p.Patch, rw.Value) {
+				return fmt.Errorf("patch rewires node %q to %q, which does not exist", rw.Node, rw.Value)
+			}
+		}
+	}
+	return nil
+}
+
+func patchDefines(p *strategy.Patch, name string) bool {
+	for _, n := range p.Nodes {
+		for _, o := range n.Outputs {
+			if o == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func findNode(g *graph.Graph, ref string) *graph.Node {
+	for _, n := range g.Nodes() {
+		if clip.NodeRef(n) == ref || (n.Name != "" && n.Name == ref) {
+			return n
+		}
+	}
+	return nil
+}
+
+// applyPatch adds a plan's nodes and rewires to m.
+func applyPatch(m *graph.Model, p *strategy.Patch) error {
+	if p == nil {
+		return nil
+	}
+	g := m.Graph
+	for _, pn := range p.Nodes {
+		var ins []*graph.Value
+		for _, in := range pn.Inputs {
+			if in == "" {
+				ins = append(ins, nil)
+				continue
+			}
+			v := g.Value(in)
+			if v == nil {
+				return fmt.Errorf("patch node %q reads %q, which does not exist", pn.Name, in)
+			}
+			ins = append(ins, v)
+		}
+		var attrs []graph.Attr
+		for _, a := range pn.Attrs {
+			switch {
+			case a.Int != nil:
+				attrs = append(attrs, graph.IntAttr(a.Name, *a.Int))
+			case a.Float != nil:
+				attrs = append(attrs, graph.FloatAttr(a.Name, *a.Float))
+			case a.String != nil:
+				attrs = append(attrs, graph.StringAttr(a.Name, *a.String))
+			case a.Ints != nil:
+				attrs = append(attrs, graph.IntsAttr(a.Name, a.Ints...))
+			case a.Floats != nil:
+				attrs = append(attrs, graph.FloatsAttr(a.Name, a.Floats...))
+			default:
+				return fmt.Errorf("patch node %q: attribute %q has no value", pn.Name, a.Name)
+			}
+		}
+		n := g.NewNode(pn.OpType, "", pn.Name, ins, pn.Outputs, attrs...)
+		for i, o := range n.Outputs() {
+			if o != nil && o.Name != pn.Outputs[i] {
+				return fmt.Errorf("patch node %q: output %q clashes with an existing value", pn.Name, pn.Outputs[i])
+			}
+		}
+	}
+	for _, rw := range p.Rewire {
+		n := findNode(g, rw.Node)
+		if n == nil || rw.Input < 0 || rw.Input >= n.NumInputs() {
+			return fmt.Errorf("patch rewires input %d of node %q, which does not exist", rw.Input, rw.Node)
+		}
+		n.SetInput(rw.Input, g.Value(rw.Value))
+	}
+	if err := g.Sort(); err != nil {
+		return fmt.Errorf("the patch makes a cycle: %w", err)
+	}
+	return g.Verify()
+}
+
+// stateName is the train-step input holding a tower's cached residual stream.
+func stateName(tower string) string { return "state." + tower }
+
+// raiseOpset moves the model to an opset the training graph can use (>= 16).
+func raiseOpset(m *graph.Model) error {
+	v := m.Opset("")
+	if v < grad.MinOpset {
+		return errs.Input("the model imports opset %d; skipgraph needs %d or newer (re-export with opset_version >= 14)", v, grad.MinOpset)
+	}
+	if v < 16 {
+		m.SetOpset("", grad.RaisedOpset)
+	}
+	if m.IRVersion < 8 {
+		m.IRVersion = 8
+	}
+	return nil
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// Write writes the bundle to dir through a temporary folder beside it.
+func (b *Built) Write(dir string) error {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return errs.Input("%s: %v", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return errs.Input("cannot write beside %s: %v", dir, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for _, key := range sortedKeys(b.Graphs) {
+		rec := b.Manifest.Graphs[key]
+		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
+			return fmt.Errorf("writing %s: %w", rec.File, err)
+		}
+	}
+	data, err := json.MarshalIndent(b.Manifest, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ManifestFile), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	var old string
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("cannot replace %s: %w", dir, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
+		return fmt.Errorf("cannot move the bundle into %s: %w", dir, err)
+	}
+	ok = true
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return nil
+}
+
+// joinNames renders a list of names for messages.
+func joinNames(names []string) string { return strings.Join(names, ", ") }

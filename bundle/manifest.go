@@ -1,0 +1,203 @@
+package bundle
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/rewrite"
+)
+
+// FormatVersion identifies the manifest format.
+const FormatVersion = "skipgraph-bundle/1"
+
+// File names inside a bundle.
+const (
+	ManifestFile  = "manifest.json"
+	FeaturesFile  = "features.onnx"
+	TrainStepFile = "train_step.onnx"
+	EvalFile      = "eval.onnx"
+)
+
+// Manifest describes a bundle so that a tool that has never seen skipgraph can drive its graphs.
+type Manifest struct {
+	Format     string                  `json:"format"`
+	Source     Source                  `json:"source"`
+	Strategies []StrategyRecord        `json:"strategies"`
+	Optimizer  rewrite.OptimizerConfig `json:"optimizer"`
+	Towers     []TowerRecord           `json:"towers"`
+	LRGroups   map[string]float64      `json:"lr_groups"`
+	LogitScale float64                 `json:"logit_scale"`
+	// CSkip is set when class-wise skipping runs in the train step.
+	CSkip *CSkipRecord `json:"cskip,omitempty"`
+	// Parameters lists every parameter found in the source.
+	Parameters []ParamRecord `json:"parameters"`
+	// Graphs describes each graph file of the bundle.
+	Graphs map[string]*GraphRecord `json:"graphs"`
+	// Text describes the text inputs (context length, end-of-text token).
+	Text *TextRecord `json:"text,omitempty"`
+	// Vision describes the image input.
+	Vision *VisionRecord `json:"vision,omitempty"`
+}
+
+// Source identifies the model the bundle was made from.
+type Source struct {
+	// Files are the source model files (one, or the two of a split export).
+	Files []SourceFile `json:"files"`
+	// Family and Opset are what discovery found.
+	Family string `json:"family"`
+	Opset  int64  `json:"opset"`
+	// Split is true for a split (vision_model.onnx + text_model.onnx) export.
+	Split bool `json:"split"`
+}
+
+// SourceFile is one source model file.
+type SourceFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// StrategyRecord is one strategy applied, with its resolved parameters.
+type StrategyRecord struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	Params  map[string]string `json:"params"`
+}
+
+// TowerRecord summarises a tower.
+type TowerRecord struct {
+	Kind   string `json:"kind"`
+	Layers int    `json:"layers"`
+	Width  int    `json:"width"`
+	Heads  int    `json:"heads"`
+	// Start is the first trained layer (LSkip's omega; 0 when nothing is skipped).
+	Start int `json:"start"`
+	// State names the train-step input holding the cached residual stream, if any.
+	State string `json:"state,omitempty"`
+	// StateAxes says what the state's axes are, e.g. [batch, seq, width].
+	StateAxes []string `json:"state_axes,omitempty"`
+}
+
+// ParamRecord is one parameter of the source.
+type ParamRecord struct {
+	// Initializer is the source initializer's name; in train_step.onnx the trainable ones are
+	// inputs of exactly this name.
+	Initializer string `json:"initializer"`
+	// Canonical are the torch names it holds (normally one).
+	Canonical  []string `json:"canonical"`
+	Transposed bool     `json:"transposed"`
+	Shape      []int64  `json:"shape"`
+	DType      string   `json:"dtype"`
+	// SourceDType is the dtype in the source (float16 exports train float32 masters).
+	SourceDType string `json:"source_dtype"`
+	Trainable   bool   `json:"trainable"`
+	// Split locates the parameter in a split source (which file, which initializer name).
+	Split *SplitName `json:"split,omitempty"`
+	Group string     `json:"group,omitempty"`
+	Tower string     `json:"tower,omitempty"`
+	Layer int        `json:"layer"`
+	Role  string     `json:"role"`
+}
+
+// GraphRecord describes one graph file.
+type GraphRecord struct {
+	File    string     `json:"file"`
+	Inputs  []IORecord `json:"inputs"`
+	Outputs []IORecord `json:"outputs"`
+}
+
+// IORecord is one input or output of a graph.
+type IORecord struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Role is one of: image, text_input, state, param, optimizer_state, labels, lr, step,
+	// cskip_prototypes, cskip_k, cskip_tail (inputs); loss, param_next, state_next, grad,
+	// logits, embeds, state (outputs).
+	Role string `json:"role"`
+	// Origin says where an input's value comes from, or what an output is.
+	Origin string `json:"origin"`
+	// Param is the parameter an input/output belongs to (param, optimizer_state, *_next, grad).
+	Param string `json:"param,omitempty"`
+	// Group is the LR group of an lr input.
+	Group string `json:"group,omitempty"`
+	// Optional inputs have a default value (an initializer) in the graph.
+	Optional bool `json:"optional,omitempty"`
+}
+
+// CSkipRecord is class-wise skipping's configuration.
+type CSkipRecord struct {
+	Ratio  float64 `json:"ratio"`
+	Max    int     `json:"max"`
+	Lambda float64 `json:"lambda"`
+	Seed   uint64  `json:"seed"`
+}
+
+// TextRecord describes the text input.
+type TextRecord struct {
+	ContextLength int   `json:"context_length"`
+	EOSToken      int64 `json:"eos_token"`
+	// InputIDs and AttentionMask are the graph input names ("" when absent).
+	InputIDs      string `json:"input_ids"`
+	AttentionMask string `json:"attention_mask,omitempty"`
+	// PadWithEOS is true when prompts are padded with the end-of-text token (HF), false for 0.
+	PadWithEOS bool `json:"pad_with_eos"`
+}
+
+// VisionRecord describes the image input.
+type VisionRecord struct {
+	Input     string `json:"input"`
+	ImageSize int    `json:"image_size"`
+}
+
+// ReadManifest reads DIR/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, errs.Input("%s: not a skipgraph bundle (no %s); make one with 'skipgraph convert MODEL -o %s'", dir, ManifestFile, dir)
+		}
+		return nil, errs.Input("%s: %v", path, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, errs.Input("%s: not valid JSON: %v", path, err)
+	}
+	if m.Format != FormatVersion {
+		return nil, errs.Input("%s: format %q, this skipgraph reads %q; convert the model again", path, m.Format, FormatVersion)
+	}
+	return &m, nil
+}
+
+// Param returns the record of an initializer, or nil.
+func (m *Manifest) Param(initializer string) *ParamRecord {
+	for i := range m.Parameters {
+		if m.Parameters[i].Initializer == initializer {
+			return &m.Parameters[i]
+		}
+	}
+	return nil
+}
+
+// Trainable returns the trainable parameters in manifest order.
+func (m *Manifest) Trainable() []*ParamRecord {
+	var out []*ParamRecord
+	for i := range m.Parameters {
+		if m.Parameters[i].Trainable {
+			out = append(out, &m.Parameters[i])
+		}
+	}
+	return out
+}
+
+// Graph returns the record of a graph file by key (features, train_step, eval), or an error.
+func (m *Manifest) Graph(key string) (*GraphRecord, error) {
+	g := m.Graphs[key]
+	if g == nil {
+		return nil, fmt.Errorf("the bundle has no %s graph", key)
+	}
+	return g, nil
+}

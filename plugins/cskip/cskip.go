@@ -1,0 +1,152 @@
+// Package cskip is Skip Tuning's class-wise skipping (CSkip): per training step only K classes go
+// through the deep text layers. Each class is scored by its largest cosine similarity over the
+// batch between the current normalised image features and the class prototypes (the normalised
+// zero-shot text features of all classes, computed once); ground-truth classes are forced in;
+// the top K = min(ceil(ratio*C), max) are kept, plus tail rank positions drawn once per run with
+// the paper's exponential probabilities. The selection itself runs inside train_step.onnx as
+// ONNX ops (the host pass class-gather); this package plans it and draws the tail.
+package cskip
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strconv"
+
+	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/strategy"
+)
+
+// PassName is the host pass CSkip asks for.
+const PassName = "class-gather"
+
+// Strategy is CSkip.
+type Strategy struct{}
+
+// Info describes CSkip and its parameters.
+func (Strategy) Info() strategy.Info {
+	return strategy.Info{
+		Name:    "cskip",
+		Version: "1",
+		Doc:     "class-wise skipping: per step only the top K classes by similarity to the batch (ground truth forced in) plus sampled tail ranks go through the deep text layers",
+		Params: []strategy.Param{
+			{Name: "ratio", Type: "float", Default: "0.5", Doc: "fraction of classes kept per step (1 turns CSkip off)"},
+			{Name: "max", Type: "int", Default: "50", Doc: "at most this many top classes"},
+			{Name: "lambda", Type: "float", Default: "0.3", Doc: "scale of the exponential tail probabilities (0 keeps no tail)"},
+			{Name: "seed", Type: "int", Default: "0", Doc: "seed of the per-run tail draw"},
+		},
+	}
+}
+
+// Config is CSkip's resolved configuration.
+type Config struct {
+	Ratio  float64
+	Max    int
+	Lambda float64
+	Seed   uint64
+}
+
+// ParseConfig reads a Config from resolved arguments, checking ranges.
+func ParseConfig(args map[string]string) (Config, error) {
+	var c Config
+	var err error
+	if c.Ratio, err = strconv.ParseFloat(args["ratio"], 64); err != nil || c.Ratio <= 0 || c.Ratio > 1 {
+		return c, errs.Input("cskip: ratio=%q must be in (0, 1]", args["ratio"])
+	}
+	if c.Max, err = strconv.Atoi(args["max"]); err != nil || c.Max < 1 {
+		return c, errs.Input("cskip: max=%q must be a positive integer", args["max"])
+	}
+	if c.Lambda, err = strconv.ParseFloat(args["lambda"], 64); err != nil || c.Lambda < 0 {
+		return c, errs.Input("cskip: lambda=%q must be >= 0", args["lambda"])
+	}
+	seed, err := strconv.ParseInt(args["seed"], 10, 64)
+	if err != nil {
+		return c, errs.Input("cskip: seed=%q is not an integer", args["seed"])
+	}
+	c.Seed = uint64(seed)
+	return c, nil
+}
+
+// Args renders the configuration as pass arguments.
+func (c Config) Args() map[string]string {
+	return map[string]string{
+		"ratio":  strconv.FormatFloat(c.Ratio, 'g', -1, 64),
+		"max":    strconv.Itoa(c.Max),
+		"lambda": strconv.FormatFloat(c.Lambda, 'g', -1, 64),
+		"seed":   strconv.FormatUint(c.Seed, 10),
+	}
+}
+
+// Plan asks for the class-gather pass (nothing when ratio is 1).
+func (Strategy) Plan(_ context.Context, req *strategy.Request) (*strategy.Plan, error) {
+	c, err := ParseConfig(req.Args)
+	if err != nil {
+		return nil, err
+	}
+	p := &strategy.Plan{Params: c.Args()}
+	if c.Ratio >= 1 {
+		p.Params["enabled"] = "false"
+		return p, nil
+	}
+	if req.Structure.Text == nil {
+		return nil, errs.Input("cskip needs a text tower, and the model has none")
+	}
+	p.Passes = append(p.Passes, strategy.PassCall{Name: PassName, Args: c.Args()})
+	return p, nil
+}
+
+// TopK returns K = min(ceil(ratio*C), max), at least 1 and at most C.
+func (c Config) TopK(classes int) int {
+	k := int(math.Ceil(c.Ratio*float64(classes) - 1e-9))
+	k = min(k, c.Max, classes)
+	return max(k, 1)
+}
+
+// TailProbabilities returns the keep probability of each rank position K..C-1: the min-max
+// normalised exponential density expon.pdf(linspace(0, 5, C-K), scale=lambda). Lambda 0 keeps
+// none; a single tail position has probability 1 (the density's maximum).
+func (c Config) TailProbabilities(classes int) []float64 {
+	n := classes - c.TopK(classes)
+	if n <= 0 {
+		return nil
+	}
+	p := make([]float64, n)
+	if c.Lambda == 0 {
+		return p
+	}
+	if n == 1 {
+		p[0] = 1
+		return p
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range p {
+		x := 5 * float64(i) / float64(n-1)
+		p[i] = math.Exp(-x/c.Lambda) / c.Lambda
+		lo, hi = math.Min(lo, p[i]), math.Max(hi, p[i])
+	}
+	for i := range p {
+		if hi > lo {
+			p[i] = (p[i] - lo) / (hi - lo)
+		} else {
+			p[i] = 1
+		}
+	}
+	return p
+}
+
+// Tail draws, once per run from the seed, the rank positions beyond the top K that are kept.
+// The positions are absolute ranks (K, K+1, ...), ascending.
+func (c Config) Tail(classes int) []int64 {
+	probs := c.TailProbabilities(classes)
+	k := c.TopK(classes)
+	r := rand.New(rand.NewPCG(c.Seed, 0x5eed_c5_1c))
+	var out []int64
+	for i, p := range probs {
+		if r.Float64() < p {
+			out = append(out, int64(k+i))
+		}
+	}
+	return out
+}
+
+func init() { strategy.Register(Strategy{}) }
