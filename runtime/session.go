@@ -265,7 +265,7 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 	if err := s.sess.Run(inVals, outVals); err != nil {
 		for i, v := range outVals {
 			if fixed[i] == nil && v != nil {
-				v.Destroy()
+				destroyQuietly(v)
 			}
 		}
 		return nil, fmt.Errorf("model %s: run failed: %s", s.name, oneLine(err))
@@ -321,4 +321,12 @@ func (s *Session) Close() error {
 	err := s.sess.Destroy()
 	s.sess = nil
 	return err
+}
+
+// destroyQuietly releases an ORT value that ORT allocated for a failed run. onnxruntime_go can
+// hand back a value wrapping no tensor in that case, whose Destroy dereferences nil; the run's
+// own error is what matters then.
+func destroyQuietly(v ort.Value) {
+	defer func() { _ = recover() }()
+	v.Destroy()
 }
