@@ -62,7 +62,9 @@ func ClassGather(g *graph.Graph, opset int64, spec ClassGatherSpec) (labels, kep
 	}
 	b := graph.NewBuilder(g, "cskip")
 	op := func(name string, in ...*graph.Value) *graph.Value { return b.Op(name, in) }
-	opA := func(name string, in []*graph.Value, attrs ...graph.Attr) *graph.Value { return b.Op(name, in, attrs...) }
+	opA := func(name string, in []*graph.Value, attrs ...graph.Attr) *graph.Value {
+		return b.Op(name, in, attrs...)
+	}
 
 	sim := op("MatMul", spec.ImageFeatures, opA("Transpose", []*graph.Value{protos}, graph.IntsAttr("perm", 1, 0)))
 	lab2 := opA("Unsqueeze", []*graph.Value{spec.Labels, b.Int64s(1)})
