@@ -1,9 +1,18 @@
 // Command stepbench measures one training step of a skipgraph bundle on ONNX Runtime: it feeds
 // random data (a batch of images and a number of classes), runs warm-up steps, then times steps
-// and reports the median, with the process's peak resident memory. Run each measurement in a
-// fresh process so that the peak belongs to that bundle alone.
+// and reports the median, with the process's peak resident memory.
+//
+// A bundle with a frozen prefix runs in two phases so that the reported peak belongs to the step
+// alone: the features phase (features.onnx, in a child process, or alone with -features-out)
+// writes every step input as .npy into a folder, and the step phase loads them (-inputs) and
+// times the steps. Run each measurement in a fresh process.
 //
 //	stepbench -bundle DIR [-batch 4] [-classes 100] [-steps 5] [-threads 0]
+//	stepbench -bundle DIR -features-out IN     # features phase only
+//	stepbench -bundle DIR -inputs IN           # step phase only
+//
+// -profile PREFIX writes ORT's per-node profile of the timed steps; -cpuprofile FILE writes a Go
+// CPU profile; -no-arena, -no-mempattern and -opt tune the ORT session.
 package main
 
 import (
@@ -11,8 +20,12 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,17 +38,32 @@ import (
 )
 
 func main() {
-	dir := flag.String("bundle", "", "bundle folder")
-	batch := flag.Int("batch", 4, "images per step")
-	classes := flag.Int("classes", 100, "number of classes")
-	steps := flag.Int("steps", 5, "timed steps")
-	warm := flag.Int("warmup", 1, "untimed steps first")
-	threads := flag.Int("threads", 0, "ORT intra-op threads (0: ORT's default)")
+	var cfg config
+	flag.StringVar(&cfg.dir, "bundle", "", "bundle folder")
+	flag.IntVar(&cfg.batch, "batch", 4, "images per step")
+	flag.IntVar(&cfg.classes, "classes", 100, "number of classes")
+	flag.IntVar(&cfg.steps, "steps", 5, "timed steps")
+	flag.IntVar(&cfg.warm, "warmup", 1, "untimed steps first")
+	flag.IntVar(&cfg.threads, "threads", 0, "ORT intra-op threads (0: the runtime's default)")
+	flag.StringVar(&cfg.featuresOut, "features-out", "", "run only the features phase and write the step inputs as .npy into this folder")
+	flag.StringVar(&cfg.inputs, "inputs", "", "run only the step phase, with the step inputs read from this folder")
+	flag.StringVar(&cfg.profile, "profile", "", "ORT profile file prefix for the step session")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the timed steps to this file")
+	flag.BoolVar(&cfg.noArena, "no-arena", false, "disable ORT's CPU memory arena")
+	flag.BoolVar(&cfg.noPattern, "no-mempattern", false, "disable ORT's memory pattern planning")
+	flag.StringVar(&cfg.opt, "opt", "all", "ORT graph optimisation level: all, extended, basic, disabled")
 	flag.Parse()
-	if err := run(*dir, *batch, *classes, *steps, *warm, *threads); err != nil {
+	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "stepbench:", err)
 		os.Exit(1)
 	}
+}
+
+// config holds the command-line settings.
+type config struct {
+	dir, featuresOut, inputs, profile, cpuProfile, opt string
+	batch, classes, steps, warm, threads               int
+	noArena, noPattern                                 bool
 }
 
 // Result is one measurement, printed as JSON.
@@ -46,55 +74,95 @@ type Result struct {
 	Classes    int       `json:"classes"`
 	StepsMs    []float64 `json:"steps_ms"`
 	MedianMs   float64   `json:"median_ms"`
+	MinMs      float64   `json:"min_ms"`
 	PeakRSSMiB float64   `json:"peak_rss_mib"`
-	FeaturesMs float64   `json:"features_ms,omitempty"`
-	ImagesPerS float64   `json:"feature_images_per_s,omitempty"`
+	// SetupRSSMiB is the peak resident memory once the session is open and the inputs bound,
+	// before the first step.
+	SetupRSSMiB float64 `json:"setup_rss_mib"`
+	FeaturesMs  float64 `json:"features_ms,omitempty"`
+	ImagesPerS  float64 `json:"feature_images_per_s,omitempty"`
+	Options     string  `json:"options"`
 }
 
-func run(dir string, batch, classes, steps, warm, threads int) error {
-	man, err := bundle.ReadManifest(dir)
+func (c config) options() (*runtime.Options, error) {
+	o := &runtime.Options{IntraOpThreads: c.threads, DisableMemArena: c.noArena, DisableMemPattern: c.noPattern, ProfilePrefix: c.profile}
+	levels := map[string]runtime.OptLevel{"all": runtime.OptAll, "extended": runtime.OptExtended, "basic": runtime.OptBasic, "disabled": runtime.OptDisabled}
+	lv, ok := levels[c.opt]
+	if !ok {
+		return nil, fmt.Errorf("unknown -opt %q", c.opt)
+	}
+	o.OptLevel = lv
+	return o, nil
+}
+
+func run(c config) error {
+	man, err := bundle.ReadManifest(c.dir)
 	if err != nil {
 		return err
 	}
-	r := rand.New(rand.NewPCG(1, 1))
-	opts := &runtime.Options{IntraOpThreads: threads}
-	data := randomInputs(r, man, batch, classes)
-	res := Result{Bundle: dir, Batch: batch, Classes: classes}
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	res := Result{Bundle: c.dir, Batch: c.batch, Classes: c.classes,
+		Options: fmt.Sprintf("threads=%d arena=%v mempattern=%v opt=%s", c.threads, !c.noArena, !c.noPattern, c.opt)}
 	var names []string
 	for _, s := range man.Strategies {
 		names = append(names, s.Name)
 	}
 	res.Strategies = strings.Join(names, ",")
-	if rec := man.Graphs["features"]; rec != nil {
-		fs, err := runtime.NewSession(filepath.Join(dir, rec.File), opts)
+	if c.featuresOut != "" {
+		ms, err := featuresPhase(c, man, c.featuresOut)
 		if err != nil {
 			return err
 		}
-		in := map[string]*tensorio.Tensor{}
-		for _, i := range rec.Inputs {
-			in[i.Name] = data[i.Name]
-		}
-		t0 := time.Now()
-		out, err := fs.Run(in)
-		if err != nil {
-			return err
-		}
-		res.FeaturesMs = float64(time.Since(t0).Microseconds()) / 1000
-		res.ImagesPerS = float64(batch) / time.Since(t0).Seconds()
-		fs.Close()
-		for k, v := range out {
-			data[k] = v
-		}
+		b, _ := json.Marshal(map[string]float64{"features_ms": ms, "peak_rss_mib": peakRSS()})
+		fmt.Println(string(b))
+		return nil
 	}
-	params, err := bundle.InitialParams(dir, man)
+	in := c.inputs
+	if in == "" {
+		// The features phase runs in a child process, so that its memory stays out of this
+		// process's peak.
+		tmp, err := os.MkdirTemp("", "stepbench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(exe, "-bundle", c.dir, "-batch", strconv.Itoa(c.batch), "-classes", strconv.Itoa(c.classes),
+			"-threads", strconv.Itoa(c.threads), "-features-out", tmp)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("features phase: %w", err)
+		}
+		var fr struct {
+			FeaturesMs float64 `json:"features_ms"`
+		}
+		if json.Unmarshal(out, &fr) == nil && fr.FeaturesMs > 0 {
+			res.FeaturesMs = fr.FeaturesMs
+			res.ImagesPerS = float64(c.batch) / (fr.FeaturesMs / 1000)
+		}
+		in = tmp
+	}
+	data, err := loadInputs(in)
 	if err != nil {
 		return err
 	}
-	st, err := bundle.OpenStepper(dir, man, params, nil, opts)
+	params, err := bundle.InitialParams(c.dir, man)
+	if err != nil {
+		return err
+	}
+	st, err := bundle.OpenStepper(c.dir, man, params, nil, opts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	params = nil
 	for _, in := range man.Graphs["train_step"].Inputs {
 		switch in.Role {
 		case "image", "text_input", "state", "labels", "cskip_prototypes", "cskip_k", "cskip_tail":
@@ -111,22 +179,111 @@ func run(dir string, batch, classes, steps, warm, threads int) error {
 			return err
 		}
 	}
-	for i := 0; i < warm+steps; i++ {
+	data = nil
+	goruntime.GC()
+	res.SetupRSSMiB = peakRSS()
+	var stop func()
+	for i := 0; i < c.warm+c.steps; i++ {
+		if i == c.warm && c.cpuProfile != "" {
+			f, err := os.Create(c.cpuProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			stop = func() { pprof.StopCPUProfile(); f.Close() }
+		}
 		t0 := time.Now()
 		if _, err := st.Step(); err != nil {
 			return err
 		}
-		if i >= warm {
+		if i >= c.warm {
 			res.StepsMs = append(res.StepsMs, float64(time.Since(t0).Microseconds())/1000)
 		}
 	}
+	if stop != nil {
+		stop()
+	}
 	sorted := append([]float64(nil), res.StepsMs...)
 	sort.Float64s(sorted)
-	res.MedianMs = sorted[len(sorted)/2]
+	if len(sorted) > 0 {
+		res.MedianMs = sorted[len(sorted)/2]
+		res.MinMs = sorted[0]
+	}
 	res.PeakRSSMiB = peakRSS()
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	return nil
+}
+
+// featuresPhase makes the random data, runs features.onnx when the bundle has one, and writes
+// every input of the train step as <name>.npy into dir. It returns the features run's time.
+func featuresPhase(c config, man *bundle.Manifest, dir string) (float64, error) {
+	r := rand.New(rand.NewPCG(1, 1))
+	data := randomInputs(r, man, c.batch, c.classes)
+	ms := 0.0
+	if rec := man.Graphs["features"]; rec != nil {
+		fs, err := runtime.NewSession(filepath.Join(c.dir, rec.File), &runtime.Options{IntraOpThreads: c.threads})
+		if err != nil {
+			return 0, err
+		}
+		in := map[string]*tensorio.Tensor{}
+		for _, i := range rec.Inputs {
+			in[i.Name] = data[i.Name]
+		}
+		t0 := time.Now()
+		out, err := fs.Run(in)
+		if err != nil {
+			return 0, err
+		}
+		ms = float64(time.Since(t0).Microseconds()) / 1000
+		fs.Close()
+		for k, v := range out {
+			data[k] = v
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	for _, in := range man.Graphs["train_step"].Inputs {
+		t := data[in.Name]
+		if t == nil {
+			continue
+		}
+		if err := tensorio.SaveNPY(filepath.Join(dir, fileName(in.Name)), t); err != nil {
+			return 0, err
+		}
+	}
+	return ms, nil
+}
+
+// fileName is the .npy file of an input (names may hold '/').
+func fileName(name string) string { return url.PathEscape(name) + ".npy" }
+
+// loadInputs reads the .npy files a features phase wrote, keyed by input name.
+func loadInputs(dir string) (map[string]*tensorio.Tensor, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*tensorio.Tensor{}
+	for _, e := range ents {
+		base, ok := strings.CutSuffix(e.Name(), ".npy")
+		if !ok {
+			continue
+		}
+		name, err := url.PathUnescape(base)
+		if err != nil {
+			return nil, err
+		}
+		t, err := tensorio.LoadNPY(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out[name] = t
+	}
+	return out, nil
 }
 
 // randomInputs makes every data input a bundle's graphs may need.

@@ -7,7 +7,7 @@ import (
 
 func TestTopK(t *testing.T) {
 	cases := []struct {
-		ratio          float64
+		ratio           float64
 		max, classes, k int
 	}{
 		{0.5, 50, 100, 50},
