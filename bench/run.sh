@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The benchmark suite: builds the tools, makes synthetic models, and measures each group with
+# the commands BENCHMARKS.md quotes. Timings alternate the compared commands within one run and
+# report medians, since a shared machine is noisy. Results go to bench/results/ (not tracked).
+#
+#   bash bench/run.sh            # everything (about 15-30 minutes on 2 cores)
+#   bash bench/run.sh io convert # selected groups: io convert inspect build step plugin
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="${SKIPGRAPH_BENCH_DIR:-/tmp/skipgraph-bench}"
+out="bench/results"
+mkdir -p "$work" "$out"
+groups=("$@")
+[[ ${#groups[@]} -gt 0 ]] || groups=(io convert inspect build step plugin)
+want() { local g; for g in "${groups[@]}"; do [[ "$g" == "$1" ]] && return 0; done; return 1; }
+
+go build -o "$work/skipgraph" ./cmd/skipgraph
+go build -o "$work/stepbench" ./bench/stepbench
+go build -o "$work/roundtrip" ./graph/onnxio/internal/roundtrip
+SG="$work/skipgraph"
+
+# timeit LABEL CMD...: wall seconds and peak RSS (KiB) of one run, appended to the results.
+timeit() {
+	local label=$1; shift
+	/usr/bin/time -f "$label %e %M" -a -o "$out/times.txt" "$@" >/dev/null
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+report() { # report LABEL: median seconds and peak RSS MiB of LABEL's runs
+	local s m
+	s=$(awk -v l="$1" '$1==l {print $2}' "$out/times.txt" | median)
+	m=$(awk -v l="$1" '$1==l {print $3}' "$out/times.txt" | sort -n | tail -1)
+	printf '%-28s median %6.2f s   peak RSS %8.1f MiB\n' "$1" "$s" "$(echo "$m / 1024" | bc -l)"
+}
+: >"$out/times.txt"
+{
+echo "# skipgraph benchmarks, $(date -u +%Y-%m-%d), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+
+if want io; then
+	echo "## decode + encode of a ~600 MB model vs a plain copy (3 alternating runs, fresh processes)"
+	[[ -f "$work/big.onnx" ]] || "$work/roundtrip" -gen 600 "$work/big.onnx" >/dev/null
+	for i in 1 2 3; do
+		rm -f "$work/copy.onnx" "$work/out.onnx"
+		timeit copy-600MB "$work/roundtrip" -copy "$work/big.onnx" "$work/copy.onnx"
+		timeit load+save-600MB "$work/roundtrip" "$work/big.onnx" "$work/out.onnx"
+	done
+	cmp "$work/big.onnx" "$work/out.onnx" && echo "(output byte-identical to the input)"
+	report copy-600MB; report load+save-600MB
+	ls -l "$work/big.onnx" | awk '{printf "file size %.1f MiB\n", $5/1048576}'
+fi
+
+if want convert || want inspect || want step; then
+	for size in vit-b-32 vit-b-16; do
+		[[ -f "$work/$size/model.onnx" ]] || "$SG" synth --size "$size" --opset 17 -o "$work/$size" >/dev/null
+	done
+fi
+
+if want convert; then
+	echo "## convert (load, discover, rewrite, backward, save) vs a plain copy of the bytes it writes"
+	for size in vit-b-32 vit-b-16; do
+		for i in 1 2 3; do
+			rm -rf "$work/b-$size" "$work/copy-$size"
+			timeit "convert-$size" "$SG" convert "$work/$size/model.onnx" -o "$work/b-$size" --strategy lskip,cskip -q
+			timeit "copy-$size" cp -r "$work/b-$size" "$work/copy-$size"
+		done
+		report "convert-$size"; report "copy-$size"
+		du -sm "$work/b-$size" | awk '{print "bundle size " $1 " MiB"}'
+	done
+fi
+
+if want inspect; then
+	echo "## inspect of a ViT-B/16 export"
+	for i in 1 2 3 4 5; do timeit inspect-vit-b-16 "$SG" inspect "$work/vit-b-16/model.onnx"; done
+	report inspect-vit-b-16
+fi
+
+if want build; then
+	echo "## bundle graph build in memory (backward pass), ViT-B/16"
+	go test -run '^$' -bench BuildViTB16 -benchtime 3x ./bundle | grep Benchmark
+fi
+
+if want step; then
+	echo "## one training step, batch 4, 100 classes, ViT-B/16, CPU (see bench/step.sh for the detailed comparison)"
+	for s in full lskip lskip,cskip; do
+		d="$work/step-${s/,/_}"
+		[[ -d "$d" ]] || "$SG" convert "$work/vit-b-16/model.onnx" -o "$d" --strategy "$s" --lskip-start 6 --cskip-ratio 0.5 -q >/dev/null 2>&1 || \
+			"$SG" convert "$work/vit-b-16/model.onnx" -o "$d" --strategy "$s" -q >/dev/null
+	done
+	if [[ -x bench/step.sh ]]; then
+		bash bench/step.sh "$work"
+	else
+		for s in lskip_cskip lskip full; do "$work/stepbench" -bundle "$work/step-$s" -batch 4 -classes 100 -steps 3; done
+	fi
+fi
+
+if want plugin; then
+	echo "## plugin round trip (start, handshake, skeleton, plan) vs in-process, ViT-B/16"
+	go test -run '^$' -bench RoundTrip -benchtime 10x ./plugin | grep Benchmark
+fi
+} | tee "$out/summary.txt"
