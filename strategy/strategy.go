@@ -220,15 +220,16 @@ func ResolveArgs(info Info, given map[string]string) (map[string]string, error) 
 			sort.Strings(names)
 			return nil, errs.Input("strategy %s has no parameter %q (it has: %s)", info.Name, k, strings.Join(names, ", "))
 		}
-		if err := checkType(p, v); err != nil {
-			return nil, errs.Input("strategy %s: %v", info.Name, err)
+		if err := CheckValue(p, v); err != nil {
+			return nil, errs.Input("strategy %s: parameter %s=%q is %v", info.Name, p.Name, v, err)
 		}
 		out[k] = v
 	}
 	return out, nil
 }
 
-func checkType(p Param, v string) error {
+// CheckValue checks a value against a parameter's type (int, float, bool; string takes any).
+func CheckValue(p Param, v string) error {
 	var err error
 	switch p.Type {
 	case "int":
@@ -239,7 +240,7 @@ func checkType(p Param, v string) error {
 		_, err = strconv.ParseBool(v)
 	}
 	if err != nil {
-		return fmt.Errorf("parameter %s=%q is not a valid %s", p.Name, v, p.Type)
+		return fmt.Errorf("not a valid %s", p.Type)
 	}
 	return nil
 }

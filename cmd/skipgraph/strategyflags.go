@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -99,7 +98,7 @@ func (f *paramFlag) String() string {
 }
 
 func (f *paramFlag) Set(s string) error {
-	if err := checkParam(f.param, s); err != nil {
+	if err := strategy.CheckValue(f.param, s); err != nil {
 		return err
 	}
 	f.val, f.set = s, true
@@ -107,23 +106,6 @@ func (f *paramFlag) Set(s string) error {
 }
 
 func (f *paramFlag) IsBoolFlag() bool { return f.param.Type == "bool" }
-
-// checkParam checks a value against a parameter's type.
-func checkParam(p strategy.Param, v string) error {
-	var err error
-	switch p.Type {
-	case "int":
-		_, err = strconv.Atoi(v)
-	case "float":
-		_, err = strconv.ParseFloat(v, 64)
-	case "bool":
-		_, err = strconv.ParseBool(v)
-	}
-	if err != nil {
-		return fmt.Errorf("not a valid %s", p.Type)
-	}
-	return nil
-}
 
 // listFlag is a repeatable string flag.
 type listFlag []string

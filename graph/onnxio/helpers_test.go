@@ -6,41 +6,19 @@ import (
 	"testing"
 
 	"github.com/skipgraph/skipgraph/graph/onnxio/onnxpb"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 	"google.golang.org/protobuf/proto"
 )
-
-// repoRoot walks up from the test's folder to the folder holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-}
 
 // fixture returns the path of the shared CLIP fixture, skipping the test when it is absent.
 func fixture(t testing.TB) string {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "..", "shared", "fixtures", "clip-hf-tiny", "model.onnx")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixture %s is absent (it lives in ../shared beside the repository): %v", p, err)
-	}
-	return p
+	return filepath.Join(testenv.Fixture(t, "clip-hf-tiny"), "model.onnx")
 }
 
 // fixtureBytes returns the fixture's bytes, or nil when it is absent.
 func fixtureBytes(t testing.TB) []byte {
-	p := filepath.Join(repoRoot(t), "..", "shared", "fixtures", "clip-hf-tiny", "model.onnx")
+	p := filepath.Join(filepath.Dir(testenv.RepoRoot(t)), "shared", "fixtures", "clip-hf-tiny", "model.onnx")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil
