@@ -1,0 +1,58 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/skipgraph/skipgraph/data"
+	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/train"
+)
+
+func init() {
+	register(&command{
+		name:    "eval",
+		summary: "top-1 accuracy of a CLIP export (zero-shot) or of a bundle with trained parameters, per class, with a confusion matrix",
+		usage:   "MODEL_OR_BUNDLE --data DIR [--params TRAIN_OUT] [flags]",
+		example: "skipgraph eval model.onnx --data images/          # zero-shot\n" +
+			"skipgraph eval bundle --params run --data images/  # after 'skipgraph train ... -o run'",
+		flags: func(fs *flag.FlagSet) func([]string) error {
+			dataDir := fs.String("data", "", "image-folder data set; its test/ split is used when present, else val/, else every image (required)")
+			params := fs.String("params", "", "training output folder whose trained parameters the bundle uses")
+			split := fs.String("split", "auto", "split to evaluate: auto, train, val or test")
+			tok := fs.String("tokenizer", "", "tokenizer folder or file (default: look beside the model or the bundle's source)")
+			template := fs.String("template", "", "prompt template with {} for the class name (default \""+data.DefaultTemplate+"\")")
+			templates := fs.String("templates", "", "file of prompt templates, one per line (averaged: prompt ensembling)")
+			confusion := fs.String("confusion", "confusion.png", "confusion matrix PNG to write (\"\": none)")
+			batch := fs.Int("batch", 32, "images per run")
+			device := fs.String("device", "cpu", "cpu or cuda")
+			threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: its default)")
+			return func(args []string) error {
+				args, err := parseInterspersed(fs, args)
+				if err != nil {
+					return usageError("eval", "%v", err)
+				}
+				if len(args) != 1 || *dataDir == "" {
+					return usageError("eval", "eval takes one model or bundle and --data DIR")
+				}
+				tpl, err := data.ResolveTemplates(*template, *templates)
+				if err != nil {
+					return errs.AsInput(err)
+				}
+				ev, err := train.Evaluate(train.EvalConfig{Model: args[0], Params: *params, Data: *dataDir, Split: *split,
+					Tokenizer: *tok, Templates: tpl, Batch: *batch, Device: *device, Threads: *threads})
+				if err != nil {
+					return err
+				}
+				ev.WriteTable(out)
+				if *confusion != "" {
+					if err := train.PlotConfusion(ev, *confusion); err != nil {
+						return errs.Input("cannot write %s: %v", *confusion, err)
+					}
+					fmt.Fprintf(out, "confusion matrix: %s\n", *confusion)
+				}
+				return nil
+			}
+		},
+	})
+}

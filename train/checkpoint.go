@@ -1,0 +1,304 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/tensorio"
+)
+
+// File and folder names in a training output folder.
+const (
+	RunFile         = "run.json"
+	MetricsFile     = "metrics.jsonl"
+	PlotFile        = "plot.png"
+	ParamsDir       = "params"
+	CheckpointsDir  = "checkpoints"
+	IndexFile       = "index.json"
+	CheckpointFile  = "checkpoint.json"
+	optimizerSubdir = "optimizer"
+)
+
+// tensorIndex is index.json of a tensor folder: which .npy file holds which tensor.
+type tensorIndex struct {
+	// Files maps a tensor's name (a source initializer name) to its file in the folder.
+	Files map[string]string `json:"files"`
+}
+
+// SaveTensors writes each tensor as NAME.npy (the name path-escaped) into dir, which must
+// exist, and an index.json listing them.
+func SaveTensors(dir string, ts map[string]*tensorio.Tensor) error {
+	idx := tensorIndex{Files: map[string]string{}}
+	names := make([]string, 0, len(ts))
+	for n := range ts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		file := url.PathEscape(n) + ".npy"
+		if strings.HasPrefix(file, ".") {
+			file = "_" + file
+		}
+		if err := tensorio.SaveNPY(filepath.Join(dir, file), ts[n]); err != nil {
+			return err
+		}
+		idx.Files[n] = file
+	}
+	return writeJSON(filepath.Join(dir, IndexFile), idx)
+}
+
+// LoadTensors reads a folder written by SaveTensors.
+func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
+	var idx tensorIndex
+	if err := readJSON(filepath.Join(dir, IndexFile), &idx); err != nil {
+		return nil, err
+	}
+	out := map[string]*tensorio.Tensor{}
+	for n, f := range idx.Files {
+		if strings.ContainsRune(f, '/') || f == ".." {
+			return nil, errs.Input("%s: file %q of %s leaves the folder", filepath.Join(dir, IndexFile), f, n)
+		}
+		t, err := tensorio.LoadNPY(filepath.Join(dir, f))
+		if err != nil {
+			return nil, errs.Input("%s: %v", filepath.Join(dir, f), err)
+		}
+		out[n] = t
+	}
+	return out, nil
+}
+
+// LoadParams reads trained parameters from a training output folder (its params/), a
+// checkpoint folder, or a folder written by SaveTensors.
+func LoadParams(path string) (map[string]*tensorio.Tensor, error) {
+	for _, dir := range []string{filepath.Join(path, ParamsDir), path} {
+		if _, err := os.Stat(filepath.Join(dir, IndexFile)); err == nil {
+			return LoadTensors(dir)
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, errs.Input("%s: %v; give the output folder of 'skipgraph train'", path, unwrap(err))
+	}
+	if ck, err := latestCheckpoint(path); err == nil && ck != "" {
+		return nil, errs.Input("%s: the run has no final parameters yet (its last checkpoint is %s); finish it with 'skipgraph train --resume %s' or pass --params %s", path, ck, path, ck)
+	}
+	return nil, errs.Input("%s: no trained parameters (no %s/%s); give the output folder of 'skipgraph train'", path, ParamsDir, IndexFile)
+}
+
+// Checkpoint is checkpoint.json: where a run stood when the checkpoint was written.
+type Checkpoint struct {
+	// Epoch is the number of completed epochs.
+	Epoch int `json:"epoch"`
+	// Step is the number of optimizer steps done.
+	Step int `json:"step"`
+	// Cursor is the number of batches of epoch Epoch+1 already done (0 at an epoch's end).
+	Cursor int `json:"cursor"`
+	// Seed is the run's seed; RNG says how every random stream derives from it.
+	Seed uint64 `json:"seed"`
+	RNG  string `json:"rng"`
+	// LossSum, Correct and Seen are the running sums of the epoch in progress.
+	LossSum float64 `json:"loss_sum"`
+	Correct int     `json:"correct"`
+	Seen    int     `json:"seen"`
+	// Elapsed is the training time so far, in seconds.
+	Elapsed float64 `json:"elapsed_s"`
+}
+
+// rngDoc documents the random streams for checkpoint.json.
+const rngDoc = "stateless: few-shot draw from seed; epoch e's batch order from PCG(seed, 0x9e3779b97f4a7c15^e); epoch e's augmentation from PCG(seed^0xa0761d6478bd642f, e)"
+
+// writeCheckpoint writes dir (through a temporary folder beside it, renamed).
+func writeCheckpoint(dir string, ck Checkpoint, params, state map[string]*tensorio.Tensor) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, ".tmp-"+filepath.Base(dir)+"-")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	pd, od := filepath.Join(tmp, ParamsDir), filepath.Join(tmp, optimizerSubdir)
+	for _, d := range []string{pd, od} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := SaveTensors(pd, params); err != nil {
+		return err
+	}
+	if err := SaveTensors(od, state); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(tmp, CheckpointFile), ck); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := replaceDir(tmp, dir); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// replaceDir renames tmp to dir, replacing an existing dir.
+func replaceDir(tmp, dir string) error {
+	var old string
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
+		return err
+	}
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return nil
+}
+
+// readCheckpoint reads a checkpoint folder.
+func readCheckpoint(dir string) (*Checkpoint, map[string]*tensorio.Tensor, map[string]*tensorio.Tensor, error) {
+	var ck Checkpoint
+	if err := readJSON(filepath.Join(dir, CheckpointFile), &ck); err != nil {
+		return nil, nil, nil, err
+	}
+	params, err := LoadTensors(filepath.Join(dir, ParamsDir))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	state, err := LoadTensors(filepath.Join(dir, optimizerSubdir))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &ck, params, state, nil
+}
+
+// checkpoints lists the complete checkpoints of a run, oldest (fewest steps) first.
+func checkpoints(out string) ([]string, []Checkpoint) {
+	root := filepath.Join(out, CheckpointsDir)
+	entries, _ := os.ReadDir(root)
+	type entry struct {
+		dir string
+		ck  Checkpoint
+	}
+	var list []entry
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		var ck Checkpoint
+		dir := filepath.Join(root, e.Name())
+		if readJSON(filepath.Join(dir, CheckpointFile), &ck) == nil {
+			list = append(list, entry{dir, ck})
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].ck.Step < list[j].ck.Step })
+	dirs := make([]string, len(list))
+	cks := make([]Checkpoint, len(list))
+	for i, e := range list {
+		dirs[i], cks[i] = e.dir, e.ck
+	}
+	return dirs, cks
+}
+
+// latestCheckpoint returns the checkpoint folder with the most steps, or "".
+func latestCheckpoint(out string) (string, error) {
+	dirs, _ := checkpoints(out)
+	if len(dirs) == 0 {
+		return "", nil
+	}
+	return dirs[len(dirs)-1], nil
+}
+
+// pruneCheckpoints keeps the newest keep epoch checkpoints and drops every interrupt checkpoint
+// older than the newest checkpoint.
+func pruneCheckpoints(out string, keep int) {
+	dirs, _ := checkpoints(out)
+	var epochs []string
+	for i, d := range dirs {
+		base := filepath.Base(d)
+		switch {
+		case strings.HasPrefix(base, "epoch-"):
+			epochs = append(epochs, d)
+		case i < len(dirs)-1:
+			os.RemoveAll(d)
+		}
+	}
+	if keep > 0 && len(epochs) > keep {
+		for _, d := range epochs[:len(epochs)-keep] {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// writeJSON writes v as indented JSON to path through a temporary file.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// writeFileAtomic writes b to a temporary file beside path and renames it.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(name)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return err
+	}
+	if err := os.Chmod(name, 0o644); err != nil {
+		os.Remove(name)
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		os.Remove(name)
+		return err
+	}
+	return nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return errs.Input("%s: %v", path, unwrap(err))
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return errs.Input("%s: not valid JSON: %v", path, err)
+	}
+	return nil
+}
+
+func checkpointName(ck Checkpoint) string {
+	if ck.Cursor == 0 {
+		return fmt.Sprintf("epoch-%d", ck.Epoch)
+	}
+	return fmt.Sprintf("step-%d", ck.Step)
+}

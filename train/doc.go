@@ -1,0 +1,23 @@
+// Package train trains, evaluates and exports Skip Tuning bundles on ONNX Runtime.
+//
+// Train runs a bundle written by `skipgraph convert` on an image-folder data set: it tokenises
+// the class prompts, builds the LSkip feature cache (the text prefix once for all class
+// prompts; the image prefix once per epoch under augmentation, or once without), computes the
+// CSkip prototypes and the per-run K and tail, and runs train_step.onnx with SGD, a cosine
+// schedule after a warm-up epoch at a constant small learning rate, and one learning rate per
+// parameter group. It writes metrics (metrics.jsonl), a checkpoint per epoch, a loss and
+// accuracy plot (plot.png) and the trained parameters (params/).
+//
+// Everything random is derived from the run's seed and the epoch number (the few-shot draw,
+// the batch order, the augmentation), so a run resumed from a checkpoint computes the same
+// weights as one that was never interrupted.
+//
+// Text inputs: each class prompt is every template filled with the class name. The text input
+// of the training graphs is the first template's prompt; with several templates, the CSkip
+// prototypes and the zero-shot classifier use the mean of the normalised text features over
+// the templates (renormalised), as CLIP's prompt ensembling does.
+//
+// Evaluate computes top-1 accuracy, per-class accuracy and a confusion matrix for a bundle
+// (eval.onnx with trained parameters) or for a plain CLIP export (zero-shot). Export puts
+// trained parameters back into the source export's initializers.
+package train
