@@ -59,6 +59,9 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 	}
 	man.Parameters = paramRecords(src.Model, st, trainable)
 	for i := range man.Parameters {
+		if dt, ok := src.SourceDTypes[man.Parameters[i].Initializer]; ok {
+			man.Parameters[i].SourceDType = dt.String()
+		}
 		if sn, ok := src.SplitNames[man.Parameters[i].Initializer]; ok {
 			sn := sn
 			man.Parameters[i].Split = &sn

@@ -61,6 +61,9 @@ type SourceModel struct {
 	Files []SourceFile
 	// SplitNames maps the joined model's initializers to the split files (split exports only).
 	SplitNames map[string]SplitName
+	// SourceDTypes records the initializers that were float16 or bfloat16 in the source: the
+	// model is upcast to float32 for training, and export writes the weights back in these.
+	SourceDTypes map[string]graph.DType
 }
 
 // LoadSource loads a CLIP export: a model file, a folder holding model.onnx, or a folder holding
@@ -86,6 +89,7 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	dtypes := rewrite.UpcastToFloat32(m)
 	s, err := clip.Discover(m)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -94,7 +98,7 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SourceModel{Model: m, Structure: s, Files: []SourceFile{f}}, nil
+	return &SourceModel{Model: m, Structure: s, Files: []SourceFile{f}, SourceDTypes: dtypes}, nil
 }
 
 func hashFile(path string) (SourceFile, error) {

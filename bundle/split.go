@@ -9,6 +9,7 @@ import (
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/rewrite"
 )
 
 // Split export file names (the transformers.js layout).
@@ -45,6 +46,7 @@ func loadSplit(visionPath, textPath string) (*SourceModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	vdt, tdt := rewrite.UpcastToFloat32(vm), rewrite.UpcastToFloat32(tm)
 	st, err := clip.DiscoverSplit(vm, tm)
 	if err != nil {
 		return nil, fmt.Errorf("%s + %s: %w", visionPath, textPath, err)
@@ -59,7 +61,7 @@ func loadSplit(visionPath, textPath string) (*SourceModel, error) {
 	}
 	joined.Split = true
 	joined.Head.LogitScale.Default = true
-	src := &SourceModel{Model: m, Structure: joined, SplitNames: map[string]SplitName{}}
+	src := &SourceModel{Model: m, Structure: joined, SplitNames: map[string]SplitName{}, SourceDTypes: vdt}
 	for _, p := range []string{visionPath, textPath} {
 		f, err := hashFile(p)
 		if err != nil {
@@ -72,6 +74,9 @@ func loadSplit(visionPath, textPath string) (*SourceModel, error) {
 	}
 	for _, v := range tm.Graph.Initializers {
 		src.SplitNames[renamed[v.Name]] = SplitName{File: 1, Name: v.Name}
+		if dt, ok := tdt[v.Name]; ok {
+			src.SourceDTypes[renamed[v.Name]] = dt
+		}
 	}
 	return src, nil
 }

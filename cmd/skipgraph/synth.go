@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/graph/onnxio"
 	"github.com/skipgraph/skipgraph/synth"
 )
 
@@ -28,6 +29,7 @@ func init() {
 			fs.Int64Var(&seed, "seed", 0, "weight seed")
 			fs.BoolVar(&cfg.StripNames, "strip-names", false, "remove every node name")
 			fs.StringVar(&cfg.Gelu, "gelu", "", "MLP activation: quick or erf (default: erf for openclip, else quick)")
+			fp16 := fs.Bool("fp16", false, "write a float16 export (weights, constants, image input and outputs in float16)")
 			fs.StringVar(&outDir, "o", "", "output folder (required)")
 			return func(args []string) error {
 				if len(args) != 0 || outDir == "" {
@@ -37,9 +39,17 @@ func init() {
 				if err := os.MkdirAll(outDir, 0o755); err != nil {
 					return errs.Input("%s: %v", outDir, err)
 				}
-				res, err := synth.Write(cfg, outDir)
+				res, err := synth.Build(cfg)
 				if err != nil {
 					return errs.AsInput(err)
+				}
+				if *fp16 {
+					for _, m := range res.Models {
+						synth.ToFloat16(m)
+					}
+				}
+				if err := res.Save(outDir, onnxio.SaveOptions{}); err != nil {
+					return err
 				}
 				names := make([]string, 0, len(res.Models))
 				for n := range res.Models {
