@@ -120,8 +120,8 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 }
 
 // trainableSet applies the plan's Freeze and Train lists to the discovered parameters: every
-// parameter but the logit scale trains unless frozen; Train wins over Freeze when both name it
-// in a later plan.
+// parameter but the logit scale trains unless frozen; Train adds parameters (the logit scale
+// too) that no plan freezes, and Freeze wins when both lists name one.
 func trainableSet(st *clip.Structure, plan *strategy.Plan) map[string]bool {
 	set := map[string]bool{}
 	for _, p := range st.Params {
