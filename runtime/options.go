@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"github.com/skipgraph/skipgraph/errs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -152,12 +153,12 @@ func appendCUDA(so *ort.SessionOptions, deviceID int) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("device cuda: %s not found in %s (ONNX Runtime loads its CUDA provider from the folder of %s); put the provider libraries for ONNX Runtime %s there, or set %s to a libonnxruntime.so.1 that has them beside it; %s",
+		return errs.Input("device cuda: %s not found in %s (ONNX Runtime loads its CUDA provider from the folder of %s); put the provider libraries for ONNX Runtime %s there, or set %s to a libonnxruntime.so.1 that has them beside it; %s",
 			strings.Join(missing, " and "), dir, filepath.Base(lib), Version(), LibraryEnv, cudaHint)
 	}
 	co, err := ort.NewCUDAProviderOptions()
 	if err != nil {
-		return fmt.Errorf("device cuda: ONNX Runtime cannot load the CUDA provider from %s: %s%s; %s", dir, oneLine(err), gpuNote(), cudaHint)
+		return errs.Input("device cuda: ONNX Runtime cannot load the CUDA provider from %s: %s%s; %s", dir, oneLine(err), gpuNote(), cudaHint)
 	}
 	defer co.Destroy()
 	if err := co.Update(map[string]string{"device_id": strconv.Itoa(deviceID)}); err != nil {

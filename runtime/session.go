@@ -75,7 +75,7 @@ func newSession(name, path string, model []byte, ins, outs []IOInfo, opts *Optio
 	}
 	so, err := opts.sessionOptions()
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %s", name, err)
+		return nil, fmt.Errorf("model %s: %w", name, err)
 	}
 	defer so.Destroy()
 	s := &Session{

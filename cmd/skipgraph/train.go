@@ -84,6 +84,10 @@ func init() {
 					cfg.Bundle, cfg.Data, cfg.Out, cfg.Tokenizer, cfg.Templates = args[0], *dataDir, *outDir, *tok, tpl
 					cfg.Epochs, cfg.Batch, cfg.Shots, cfg.Seed = *epochs, *batch, *shots, *seed
 					cfg.WarmupEpochs, cfg.WarmupLR, cfg.NoAugment, cfg.ValFraction = *warmup, *warmupLR, *noAug, *valFrac
+					if !set["warmup-epochs"] && cfg.WarmupEpochs >= cfg.Epochs {
+						// a one-epoch run has no room for the default warm-up epoch
+						cfg.WarmupEpochs = max(cfg.Epochs-1, 0)
+					}
 					cfg.LR = map[string]float64{}
 					for name, v := range map[string]float64{"text": *lrText, "vision": *lrVision, "head": *lrHead} {
 						if set["lr-"+name] {
