@@ -9,6 +9,7 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
+	_ "github.com/skipgraph/skipgraph/rewrite/opt" // registers fold-identity
 	"github.com/skipgraph/skipgraph/strategy"
 )
 
@@ -17,7 +18,7 @@ import (
 var TrainPipeline = []string{
 	"raise-opset", "apply-patch", "stop-gradient", "cut-prefix", "trainable-inputs",
 	"class-gather", "loss", "backward", "optimizer", "emit-grads",
-	"lower-stop-gradient", "dce", "sort",
+	"lower-stop-gradient", "fold-identity", "dce", "sort",
 }
 
 // trainState is what the train-step passes share.

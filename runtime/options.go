@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -44,8 +45,35 @@ const (
 	DeviceCUDA = "cuda"
 )
 
+// ArenaGrowth says how the CPU memory arena grows when a request does not fit.
+type ArenaGrowth int
+
+// Arena growth policies.
+const (
+	// ArenaExact (the default) grows the arena by the size requested, in one arena shared by
+	// every CPU session of the process. A training step's peak then stays close to the memory
+	// its tensors need: ORT's own per-session arena doubles its chunks and, in the profiles of
+	// a ViT-B/16 train step, held twice the peak in use.
+	ArenaExact ArenaGrowth = iota
+	// ArenaDoubling is ORT's default: each session has its own arena, whose chunks grow to the
+	// next power of two.
+	ArenaDoubling
+)
+
+// String returns the policy's name.
+func (a ArenaGrowth) String() string {
+	switch a {
+	case ArenaExact:
+		return "exact"
+	case ArenaDoubling:
+		return "doubling"
+	}
+	return "ArenaGrowth(" + strconv.Itoa(int(a)) + ")"
+}
+
 // Options configure a Session. The zero value runs on the CPU with ORT's default thread counts,
-// all graph optimisations, and the memory arena and memory pattern enabled.
+// all graph optimisations, the memory pattern disabled, and the memory arena enabled, shared by
+// the process's sessions and grown by what is requested (ArenaExact).
 type Options struct {
 	// Device is "cpu" (or "") or "cuda".
 	Device string
@@ -56,9 +84,19 @@ type Options struct {
 	InterOpThreads int
 	// OptLevel is the graph optimisation level (default: all).
 	OptLevel OptLevel
-	// DisableMemArena turns off the CPU memory arena.
+	// DisableMemArena turns off the CPU memory arena (tensors then come from malloc).
 	DisableMemArena bool
-	// DisableMemPattern turns off memory pattern planning.
+	// ArenaGrowth selects how the CPU arena grows (default ArenaExact); ignored without an
+	// arena.
+	ArenaGrowth ArenaGrowth
+	// EnableMemPattern turns on ORT's memory pattern planning, off by default: the planned
+	// block is allocated beside the arena's chunks and, in the profiles of a ViT-B/16 train
+	// step, raised the peak resident memory from 3.3 GB to 5.3 GB without a measurable gain in
+	// time.
+	EnableMemPattern bool
+	// DisableMemPattern turns memory pattern planning off even when EnableMemPattern is set.
+	//
+	// Deprecated: the memory pattern is off unless EnableMemPattern is set.
 	DisableMemPattern bool
 	// ProfilePrefix, when set, enables ORT's profiler; it writes <prefix>_<time>.json when the
 	// session closes.
@@ -103,7 +141,7 @@ func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
 	}{
 		{"optimisation level", func() error { return so.SetGraphOptimizationLevel(lv) }},
 		{"memory arena", func() error { return so.SetCpuMemArena(!o.DisableMemArena) }},
-		{"memory pattern", func() error { return so.SetMemPattern(!o.DisableMemPattern) }},
+		{"memory pattern", func() error { return so.SetMemPattern(o.EnableMemPattern && !o.DisableMemPattern) }},
 		{"intra-op threads", func() error {
 			if o.IntraOpThreads > 0 {
 				return so.SetIntraOpNumThreads(o.IntraOpThreads)
@@ -128,6 +166,16 @@ func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
 			return nil, fmt.Errorf("setting %s: %s", s.what, oneLine(err))
 		}
 	}
+	if !o.DisableMemArena && o.ArenaGrowth == ArenaExact {
+		if err := registerExactArena(); err != nil {
+			return nil, fmt.Errorf("setting memory arena: %s", oneLine(err))
+		}
+		if err := so.AddSessionConfigEntry("session.use_env_allocators", "1"); err != nil {
+			return nil, fmt.Errorf("setting memory arena: %s", oneLine(err))
+		}
+	} else if o.ArenaGrowth != ArenaExact && o.ArenaGrowth != ArenaDoubling {
+		return nil, fmt.Errorf("unknown arena growth %v", o.ArenaGrowth)
+	}
 	for k, v := range o.Config {
 		if err := so.AddSessionConfigEntry(k, v); err != nil {
 			return nil, fmt.Errorf("session config %s=%s: %s", k, v, oneLine(err))
@@ -140,6 +188,33 @@ func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
 	}
 	ok = true
 	return so, nil
+}
+
+var (
+	arenaOnce sync.Once
+	arenaErr  error
+)
+
+// registerExactArena registers, once per process, a CPU arena allocator with ORT's environment
+// that extends by the size requested (kSameAsRequested) instead of doubling.
+func registerExactArena() error {
+	arenaOnce.Do(func() {
+		mi, err := ort.GetMemoryInfo()
+		if err != nil {
+			arenaErr = err
+			return
+		}
+		// 0: no limit; 1: kSameAsRequested; -1: ORT's defaults for the first chunk and the
+		// dead bytes a chunk may keep.
+		cfg, err := ort.NewArenaCfg(0, 1, -1, -1)
+		if err != nil {
+			arenaErr = err
+			return
+		}
+		defer cfg.Destroy()
+		arenaErr = ort.CreateAndRegisterAllocator(mi, cfg)
+	})
+	return arenaErr
 }
 
 // appendCUDA adds the CUDA execution provider, or says clearly what is missing.

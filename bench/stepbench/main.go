@@ -11,8 +11,8 @@
 //	stepbench -bundle DIR -features-out IN     # features phase only
 //	stepbench -bundle DIR -inputs IN           # step phase only
 //
-// -profile PREFIX writes ORT's per-node profile of the timed steps; -cpuprofile FILE writes a Go
-// CPU profile; -no-arena, -no-mempattern and -opt tune the ORT session.
+// -profile PREFIX writes ORT's per-node profile of the steps; -cpuprofile FILE writes a Go CPU
+// profile of the timed steps; -arena, -no-arena, -mempattern and -opt tune the ORT session.
 package main
 
 import (
@@ -24,7 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -50,7 +50,8 @@ func main() {
 	flag.StringVar(&cfg.profile, "profile", "", "ORT profile file prefix for the step session")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the timed steps to this file")
 	flag.BoolVar(&cfg.noArena, "no-arena", false, "disable ORT's CPU memory arena")
-	flag.BoolVar(&cfg.noPattern, "no-mempattern", false, "disable ORT's memory pattern planning")
+	flag.BoolVar(&cfg.pattern, "mempattern", false, "enable ORT's memory pattern planning")
+	flag.StringVar(&cfg.arena, "arena", "exact", "CPU arena growth: exact (shared, grown as requested) or doubling (ORT's per-session default)")
 	flag.StringVar(&cfg.opt, "opt", "all", "ORT graph optimisation level: all, extended, basic, disabled")
 	flag.Parse()
 	if err := run(cfg); err != nil {
@@ -61,9 +62,9 @@ func main() {
 
 // config holds the command-line settings.
 type config struct {
-	dir, featuresOut, inputs, profile, cpuProfile, opt string
-	batch, classes, steps, warm, threads               int
-	noArena, noPattern                                 bool
+	dir, featuresOut, inputs, profile, cpuProfile, opt, arena string
+	batch, classes, steps, warm, threads                      int
+	noArena, pattern                                          bool
 }
 
 // Result is one measurement, printed as JSON.
@@ -85,13 +86,21 @@ type Result struct {
 }
 
 func (c config) options() (*runtime.Options, error) {
-	o := &runtime.Options{IntraOpThreads: c.threads, DisableMemArena: c.noArena, DisableMemPattern: c.noPattern, ProfilePrefix: c.profile}
+	o := &runtime.Options{IntraOpThreads: c.threads, DisableMemArena: c.noArena, EnableMemPattern: c.pattern, ProfilePrefix: c.profile}
 	levels := map[string]runtime.OptLevel{"all": runtime.OptAll, "extended": runtime.OptExtended, "basic": runtime.OptBasic, "disabled": runtime.OptDisabled}
 	lv, ok := levels[c.opt]
 	if !ok {
 		return nil, fmt.Errorf("unknown -opt %q", c.opt)
 	}
 	o.OptLevel = lv
+	switch c.arena {
+	case "exact":
+		o.ArenaGrowth = runtime.ArenaExact
+	case "doubling":
+		o.ArenaGrowth = runtime.ArenaDoubling
+	default:
+		return nil, fmt.Errorf("unknown -arena %q", c.arena)
+	}
 	return o, nil
 }
 
@@ -105,7 +114,7 @@ func run(c config) error {
 		return err
 	}
 	res := Result{Bundle: c.dir, Batch: c.batch, Classes: c.classes,
-		Options: fmt.Sprintf("threads=%d arena=%v mempattern=%v opt=%s", c.threads, !c.noArena, !c.noPattern, c.opt)}
+		Options: fmt.Sprintf("threads=%d arena=%v growth=%s mempattern=%v opt=%s", c.threads, !c.noArena, c.arena, c.pattern, c.opt)}
 	var names []string
 	for _, s := range man.Strategies {
 		names = append(names, s.Name)
@@ -163,24 +172,13 @@ func run(c config) error {
 	}
 	defer st.Close()
 	params = nil
-	for _, in := range man.Graphs["train_step"].Inputs {
-		switch in.Role {
-		case "image", "text_input", "state", "labels", "cskip_prototypes", "cskip_k", "cskip_tail":
-			if data[in.Name] == nil {
-				return fmt.Errorf("no data for input %s", in.Name)
-			}
-			err = st.Feed(in.Name, data[in.Name])
-		case "lr":
-			err = st.FeedScalar(in.Name, 1e-5)
-		case "step":
-			err = st.FeedScalar(in.Name, 1)
-		}
-		if err != nil {
-			return err
-		}
+	if err := feedAll(st, man, data); err != nil {
+		return err
 	}
 	data = nil
-	goruntime.GC()
+	// Return the freed host copies (initial parameters, loaded inputs) to the OS, so that the
+	// peak below is the step's: Go would otherwise keep their pages resident for minutes.
+	debug.FreeOSMemory()
 	res.SetupRSSMiB = peakRSS()
 	var stop func()
 	for i := 0; i < c.warm+c.steps; i++ {
@@ -214,6 +212,28 @@ func run(c config) error {
 	res.PeakRSSMiB = peakRSS()
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
+	return nil
+}
+
+// feedAll feeds the step's data inputs, a learning rate of 1e-5 and step 1.
+func feedAll(st *bundle.Stepper, man *bundle.Manifest, data map[string]*tensorio.Tensor) error {
+	for _, in := range man.Graphs["train_step"].Inputs {
+		var err error
+		switch in.Role {
+		case "image", "text_input", "state", "labels", "cskip_prototypes", "cskip_k", "cskip_tail":
+			if data[in.Name] == nil {
+				return fmt.Errorf("no data for input %s", in.Name)
+			}
+			err = st.Feed(in.Name, data[in.Name])
+		case "lr":
+			err = st.FeedScalar(in.Name, 1e-5)
+		case "step":
+			err = st.FeedScalar(in.Name, 1)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
