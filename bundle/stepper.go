@@ -3,9 +3,11 @@ package bundle
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -40,18 +42,21 @@ func InitialParams(dir string, man *Manifest) (map[string]*tensorio.Tensor, erro
 	return out, nil
 }
 
-// Stepper runs train_step.onnx repeatedly on ONNX Runtime. Parameters and optimizer state are
-// bound once; after each step the buffers of X.next and X are swapped, so the update becomes
-// the next step's input with nothing copied and nothing allocated.
+// Stepper runs train_step.onnx repeatedly on ONNX Runtime. Each parameter and optimizer state
+// has two buffers; two I/O bindings are made once, one reading the first buffer and writing
+// the second, the other the reverse, and the steps alternate between them. So the update
+// becomes the next step's input with nothing copied, nothing rebound and nothing allocated.
 type Stepper struct {
 	man   *Manifest
 	sess  *runtime.Session
-	bind  *runtime.Binding
+	binds [2]*runtime.Binding
+	cur   int // the binding the next step runs
 	owned []*runtime.Value
-	swaps [][2]string
 	fed   map[string]*runtime.Value
 	// fetched are the buffers bound by Fetch.
 	fetched map[string]*runtime.Value
+	// keptDirty is set when cskip.k or cskip.tail change, so the kept-classes output is sized again.
+	keptDirty bool
 }
 
 // OpenStepper opens the bundle's train step with the given initial parameters (from
@@ -66,83 +71,122 @@ func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 		return nil, err
 	}
 	s := &Stepper{man: man, sess: sess, fed: map[string]*runtime.Value{}}
-	if s.bind, err = sess.NewBinding(); err != nil {
-		s.Close()
-		return nil, err
+	for i := range s.binds {
+		if s.binds[i], err = sess.NewBinding(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
-	bindNew := func(name string, t *tensorio.Tensor, output bool) error {
+	newValue := func(t *tensorio.Tensor) (*runtime.Value, error) {
 		v, err := runtime.NewValue(t)
-		if err != nil {
-			return err
+		if err == nil {
+			s.owned = append(s.owned, v)
 		}
-		s.owned = append(s.owned, v)
-		if output {
-			return s.bind.BindOutput(name, v)
-		}
-		return s.bind.BindInput(name, v)
+		return v, err
 	}
+	// pairs[name] are the two buffers of a parameter or optimizer state: binding 0 reads [0]
+	// and writes [1], binding 1 the reverse.
+	pairs := map[string][2]*runtime.Value{}
 	for _, in := range rec.Inputs {
+		var t *tensorio.Tensor
 		switch in.Role {
 		case "param":
-			t := params[in.Name]
-			if t == nil {
+			if t = params[in.Name]; t == nil {
 				s.Close()
 				return nil, fmt.Errorf("no initial value for parameter %s", in.Name)
 			}
-			if err := bindNew(in.Name, t.Clone(), false); err != nil {
-				s.Close()
-				return nil, err
-			}
+			t = t.Clone()
 		case "optimizer_state":
-			t := state[in.Name]
-			if t == nil {
-				p := params[in.Param]
-				if p == nil {
-					s.Close()
-					return nil, fmt.Errorf("no parameter %s for optimizer state %s", in.Param, in.Name)
-				}
+			if t = state[in.Name]; t != nil {
+				t = t.Clone()
+			} else if p := params[in.Param]; p != nil {
 				t, _ = tensorio.New(tensorio.Float32, p.Shape...)
 			} else {
-				t = t.Clone()
+				s.Close()
+				return nil, fmt.Errorf("no parameter %s for optimizer state %s", in.Param, in.Name)
 			}
-			if err := bindNew(in.Name, t, false); err != nil {
+		default:
+			continue
+		}
+		a, err := newValue(t)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		other, _ := tensorio.New(t.DType, t.Shape...)
+		b, err := newValue(other)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		pairs[in.Name] = [2]*runtime.Value{a, b}
+		for i, bd := range s.binds {
+			if err := bd.BindInput(in.Name, pairs[in.Name][i]); err != nil {
 				s.Close()
 				return nil, err
 			}
 		}
 	}
 	for _, out := range rec.Outputs {
-		var shape []int64
 		switch out.Role {
-		case "loss":
-		case "param_next", "state_next", "grad":
-			in := s.bind.Input(out.Param)
-			if out.Role == "state_next" {
-				in = s.bind.Input(out.Name[:len(out.Name)-len(".next")])
-			}
-			if in == nil {
+		case "param_next", "state_next":
+			pair, ok := pairs[strings.TrimSuffix(out.Name, ".next")]
+			if !ok {
 				s.Close()
 				return nil, fmt.Errorf("output %s has no matching input", out.Name)
 			}
-			shape = in.Shape()
-		default:
-			continue
-		}
-		t, _ := tensorio.New(tensorio.Float32, shape...)
-		if err := bindNew(out.Name, t, true); err != nil {
-			s.Close()
-			return nil, err
-		}
-		if out.Role == "param_next" || out.Role == "state_next" {
-			s.swaps = append(s.swaps, [2]string{out.Name[:len(out.Name)-len(".next")], out.Name})
+			for i, bd := range s.binds {
+				if err := bd.BindOutput(out.Name, pair[1-i]); err != nil {
+					s.Close()
+					return nil, err
+				}
+			}
+		case "loss", "grad":
+			var shape []int64
+			if out.Role == "grad" {
+				pair, ok := pairs[out.Param]
+				if !ok {
+					s.Close()
+					return nil, fmt.Errorf("output %s has no matching parameter", out.Name)
+				}
+				shape = pair[0].Shape()
+			}
+			t, _ := tensorio.New(tensorio.Float32, shape...)
+			v, err := newValue(t)
+			if err == nil {
+				err = s.bindBoth(out.Name, v, true)
+			}
+			if err != nil {
+				s.Close()
+				return nil, err
+			}
 		}
 	}
 	return s, nil
 }
 
+// bindBoth binds one value to the named input or output of both bindings.
+func (s *Stepper) bindBoth(name string, v *runtime.Value, output bool) error {
+	for _, bd := range s.binds {
+		var err error
+		if output {
+			err = bd.BindOutput(name, v)
+		} else {
+			err = bd.BindInput(name, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Feed sets a data input (labels, states, learning rates, step, CSkip inputs ...). A tensor of
 // the shape already bound is copied into the bound buffer; another shape rebinds.
 func (s *Stepper) Feed(name string, t *tensorio.Tensor) error {
+	if name == rewrite.CSkipK || name == rewrite.CSkipTail {
+		s.keptDirty = true
+	}
 	if v := s.fed[name]; v != nil && v.DType() == t.DType && tensorio.SameShape(v.Shape(), t.Shape) {
 		return v.CopyFrom(t)
 	}
@@ -150,7 +194,7 @@ func (s *Stepper) Feed(name string, t *tensorio.Tensor) error {
 	if err != nil {
 		return err
 	}
-	if err := s.bind.BindInput(name, v); err != nil {
+	if err := s.bindBoth(name, v, false); err != nil {
 		v.Close()
 		return err
 	}
@@ -169,31 +213,27 @@ func (s *Stepper) FeedScalar(name string, x float64) error {
 	return s.Feed(name, tensorio.Scalar(float32(x)))
 }
 
-// Step runs one optimizer step, swaps the updated parameters and state into place and returns
-// the loss (computed before the update).
+// Step runs one optimizer step and returns the loss (computed before the update); the updated
+// parameters and state are the next step's inputs.
 func (s *Stepper) Step() (float64, error) {
-	if err := s.bindKept(); err != nil {
-		return 0, err
-	}
-	if err := s.bind.Run(); err != nil {
-		return 0, err
-	}
-	loss, err := s.bind.Output("loss").Scalar()
-	if err != nil {
-		return 0, err
-	}
-	for _, sw := range s.swaps {
-		if err := s.bind.Swap(sw[0], sw[1]); err != nil {
+	if s.keptDirty {
+		if err := s.bindKept(); err != nil {
 			return 0, err
 		}
+		s.keptDirty = false
 	}
-	return loss, nil
+	bd := s.binds[s.cur]
+	if err := bd.Run(); err != nil {
+		return 0, err
+	}
+	s.cur = 1 - s.cur
+	return float64(bd.Output("loss").Tensor().Float32s()[0]), nil
 }
 
 // Param returns the current value of a parameter or optimizer-state input (shared memory: copy
 // it to keep it past the next step).
 func (s *Stepper) Param(name string) *tensorio.Tensor {
-	if v := s.bind.Input(name); v != nil {
+	if v := s.binds[s.cur].Input(name); v != nil {
 		return v.Tensor()
 	}
 	return nil
@@ -201,7 +241,7 @@ func (s *Stepper) Param(name string) *tensorio.Tensor {
 
 // Output returns the last step's output of that name (e.g. a gradient), or nil.
 func (s *Stepper) Output(name string) *tensorio.Tensor {
-	if v := s.bind.Output(name); v != nil {
+	if v := s.binds[1-s.cur].Output(name); v != nil {
 		return v.Tensor()
 	}
 	return nil
@@ -210,7 +250,7 @@ func (s *Stepper) Output(name string) *tensorio.Tensor {
 // Fetch binds a float32 output of the given shape (e.g. LogitsOutput) so that the next Steps
 // compute it; Output then reads it. Binding again with another shape replaces the buffer.
 func (s *Stepper) Fetch(name string, shape ...int64) error {
-	if cur := s.bind.Output(name); cur != nil && tensorio.SameShape(cur.Shape(), shape) {
+	if cur := s.binds[0].Output(name); cur != nil && tensorio.SameShape(cur.Shape(), shape) {
 		return nil
 	}
 	t, err := tensorio.New(tensorio.Float32, shape...)
@@ -221,7 +261,7 @@ func (s *Stepper) Fetch(name string, shape ...int64) error {
 	if err != nil {
 		return err
 	}
-	if err := s.bind.BindOutput(name, v); err != nil {
+	if err := s.bindBoth(name, v, true); err != nil {
 		v.Close()
 		return err
 	}
@@ -237,8 +277,10 @@ func (s *Stepper) Fetch(name string, shape ...int64) error {
 
 // Close releases the session and every buffer.
 func (s *Stepper) Close() error {
-	if s.bind != nil {
-		s.bind.Close()
+	for _, bd := range s.binds {
+		if bd != nil {
+			bd.Close()
+		}
 	}
 	for _, v := range s.owned {
 		v.Close()
@@ -258,7 +300,7 @@ func (s *Stepper) Close() error {
 // bindKept binds the CSkip kept-classes output, whose length K+T is known once cskip.k and
 // cskip.tail are fed.
 func (s *Stepper) bindKept() error {
-	k, tail := s.fed["cskip.k"], s.fed["cskip.tail"]
+	k, tail := s.fed[rewrite.CSkipK], s.fed[rewrite.CSkipTail]
 	if k == nil || tail == nil {
 		return nil
 	}
@@ -270,7 +312,7 @@ func (s *Stepper) bindKept() error {
 		return err
 	}
 	n := int64(kv) + tail.Shape()[0]
-	if cur := s.bind.Output(CSkipClassesOutput); cur != nil && cur.Shape()[0] == n {
+	if cur := s.binds[0].Output(CSkipClassesOutput); cur != nil && cur.Shape()[0] == n {
 		return nil
 	}
 	t, _ := tensorio.New(tensorio.Int64, n)
@@ -279,5 +321,5 @@ func (s *Stepper) bindKept() error {
 		return err
 	}
 	s.owned = append(s.owned, v)
-	return s.bind.BindOutput(CSkipClassesOutput, v)
+	return s.bindBoth(CSkipClassesOutput, v, true)
 }
