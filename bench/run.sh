@@ -79,17 +79,20 @@ if want build; then
 fi
 
 if want step; then
-	echo "## one training step, batch 4, 100 classes, ViT-B/16, CPU (see bench/step.sh for the detailed comparison)"
-	for s in full lskip lskip,cskip; do
-		d="$work/step-${s/,/_}"
-		[[ -d "$d" ]] || "$SG" convert "$work/vit-b-16/model.onnx" -o "$d" --strategy "$s" --lskip-start 6 --cskip-ratio 0.5 -q >/dev/null 2>&1 || \
-			"$SG" convert "$work/vit-b-16/model.onnx" -o "$d" --strategy "$s" -q >/dev/null
+	echo "## one training step, batch 4, 100 classes, ViT-B/16, CPU: full FT vs LSkip vs LSkip+CSkip side by side"
+	cases=()
+	for s in full lskip lskip_cskip; do
+		d="$work/step-$s"
+		case $s in
+		full) flags=(--strategy full) ;;
+		lskip) flags=(--strategy lskip --lskip-start 6) ;;
+		lskip_cskip) flags=(--strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5) ;;
+		esac
+		[[ -d "$d" ]] || "$SG" convert "$work/vit-b-16/model.onnx" -o "$d" "${flags[@]}" -q >/dev/null
+		[[ -d "$work/in-$s" ]] || "$work/stepbench" -bundle "$d" -batch 4 -classes 100 -features-out "$work/in-$s" >/dev/null
+		cases+=("$s=$d,$work/in-$s")
 	done
-	if [[ -x bench/step.sh ]]; then
-		bash bench/step.sh "$work"
-	else
-		for s in lskip_cskip lskip full; do "$work/stepbench" -bundle "$work/step-$s" -batch 4 -classes 100 -steps 3; done
-	fi
+	STEPBENCH="$work/stepbench" STEPS=2 sh bench/step.sh 3 "$out/step.jsonl" "${cases[@]}"
 fi
 
 if want plugin; then
