@@ -51,17 +51,17 @@ func ParseConfig(args map[string]string) (Config, error) {
 	var c Config
 	var err error
 	if c.Ratio, err = strconv.ParseFloat(args["ratio"], 64); err != nil || c.Ratio <= 0 || c.Ratio > 1 {
-		return c, errs.Input("cskip: ratio=%q must be in (0, 1]", args["ratio"])
+		return c, errs.Input("ratio=%q must be in (0, 1]", args["ratio"])
 	}
 	if c.Max, err = strconv.Atoi(args["max"]); err != nil || c.Max < 1 {
-		return c, errs.Input("cskip: max=%q must be a positive integer", args["max"])
+		return c, errs.Input("max=%q must be a positive integer", args["max"])
 	}
 	if c.Lambda, err = strconv.ParseFloat(args["lambda"], 64); err != nil || c.Lambda < 0 {
-		return c, errs.Input("cskip: lambda=%q must be >= 0", args["lambda"])
+		return c, errs.Input("lambda=%q must be >= 0", args["lambda"])
 	}
 	seed, err := strconv.ParseInt(args["seed"], 10, 64)
 	if err != nil {
-		return c, errs.Input("cskip: seed=%q is not an integer", args["seed"])
+		return c, errs.Input("seed=%q is not an integer", args["seed"])
 	}
 	c.Seed = uint64(seed)
 	return c, nil

@@ -42,7 +42,7 @@ func Start(args map[string]string, t *clip.Tower) (int, error) {
 		}
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 0 || v > n {
-			return 0, errs.Input("lskip: %s=%q is not a layer index for the %s tower, which has %d layers (use 0..%d)", key, s, t.Kind, n, n)
+			return 0, errs.Input("%s=%q is not a layer index for the %s tower, which has %d layers (use 0..%d)", key, s, t.Kind, n, n)
 		}
 		return v, nil
 	}
@@ -63,7 +63,7 @@ func (Strategy) Plan(_ context.Context, req *strategy.Request) (*strategy.Plan, 
 		p.Params[string(t.Kind)+"-start"] = strconv.Itoa(omega)
 		v := boundary(t, omega)
 		if v == "" {
-			return nil, errs.Input("lskip: the %s tower has no layer %d", t.Kind, omega)
+			return nil, errs.Input("the %s tower has no layer %d", t.Kind, omega)
 		}
 		p.StopGradients = append(p.StopGradients, strategy.Boundary{Tower: string(t.Kind), Layer: omega, Value: v, Cache: true})
 	}
