@@ -55,12 +55,12 @@ if want convert || want inspect || want step; then
 fi
 
 if want convert; then
-	echo "## convert (load, discover, rewrite, backward, save) vs a plain copy of the bytes it writes"
+	echo "## convert (load, discover, rewrite, backward, save) vs a plain copy of the bytes it writes (both durable: convert fsyncs, the copy is followed by sync)"
 	for size in vit-b-32 vit-b-16; do
 		for i in 1 2 3; do
 			rm -rf "$work/b-$size" "$work/copy-$size"
 			timeit "convert-$size" "$SG" convert "$work/$size/model.onnx" -o "$work/b-$size" --strategy lskip,cskip -q
-			timeit "copy-$size" cp -r "$work/b-$size" "$work/copy-$size"
+			timeit "copy-$size" sh -c "cp -r '$work/b-$size' '$work/copy-$size' && sync '$work/copy-$size'/*"
 		done
 		report "convert-$size"; report "copy-$size"
 		du -sm "$work/b-$size" | awk '{print "bundle size " $1 " MiB"}'

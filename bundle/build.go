@@ -39,7 +39,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 	}
 	man := &Manifest{
 		Format:     FormatVersion,
-		Source:     Source{Files: src.Files, Family: string(st.Family), Opset: src.Model.Opset(""), Split: st.Split},
+		Source:     Source{Family: string(st.Family), Opset: src.Model.Opset(""), Split: st.Split},
 		Strategies: records,
 		Optimizer:  opts.Optimizer,
 		LRGroups:   map[string]float64{},
@@ -69,7 +69,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 	}
 	describeInputs(man, src.Model, st)
 
-	built := &Built{Manifest: man, Graphs: map[string]*graph.Model{}}
+	built := &Built{Manifest: man, Graphs: map[string]*graph.Model{}, src: src}
 	cuts := map[string]*graph.Value{}
 	for _, bd := range plan.StopGradients {
 		if bd.Cache {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
@@ -57,8 +58,9 @@ type SourceModel struct {
 	Model *graph.Model
 	// Structure is what discovery found.
 	Structure *clip.Structure
-	// Files are the source files with their hashes.
-	Files []SourceFile
+	// hashes yields the source files with their sha256, computed in the background while the
+	// bundle is built (see SourceFiles).
+	hashes func() ([]SourceFile, error)
 	// SplitNames maps the joined model's initializers to the split files (split exports only).
 	SplitNames map[string]SplitName
 	// SourceDTypes records the initializers that were float16 or bfloat16 in the source: the
@@ -94,11 +96,42 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f, err := hashFile(path)
-	if err != nil {
-		return nil, err
+	return &SourceModel{Model: m, Structure: s, SourceDTypes: dtypes, hashes: hashInBackground(path)}, nil
+}
+
+// SourceFiles returns the source files with their sizes and sha256, waiting for the hashing
+// that LoadSource started.
+func (s *SourceModel) SourceFiles() ([]SourceFile, error) {
+	if s.hashes == nil {
+		return nil, nil
 	}
-	return &SourceModel{Model: m, Structure: s, Files: []SourceFile{f}, SourceDTypes: dtypes}, nil
+	return s.hashes()
+}
+
+// hashInBackground starts hashing the files and returns a function that waits for the result
+// (and returns it again on later calls).
+func hashInBackground(paths ...string) func() ([]SourceFile, error) {
+	type result struct {
+		files []SourceFile
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var r result
+		for _, p := range paths {
+			f, err := hashFile(p)
+			if err != nil {
+				r.err = err
+				break
+			}
+			r.files = append(r.files, f)
+		}
+		ch <- r
+	}()
+	return sync.OnceValues(func() ([]SourceFile, error) {
+		r := <-ch
+		return r.files, r.err
+	})
 }
 
 func hashFile(path string) (SourceFile, error) {
@@ -150,6 +183,8 @@ type Built struct {
 	Manifest *Manifest
 	// Graphs by manifest key: features (may be absent), train_step, eval.
 	Graphs map[string]*graph.Model
+
+	src *SourceModel
 }
 
 // Plan runs the strategies and returns the merged plan and the strategy records.
@@ -367,6 +402,13 @@ func (b *Built) Write(dir string) error {
 		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
 			return fmt.Errorf("writing %s: %w", rec.File, err)
 		}
+	}
+	if b.src != nil && b.Manifest.Source.Files == nil {
+		files, err := b.src.SourceFiles()
+		if err != nil {
+			return err
+		}
+		b.Manifest.Source.Files = files
 	}
 	data, err := json.MarshalIndent(b.Manifest, "", "  ")
 	if err != nil {

@@ -62,13 +62,7 @@ func loadSplit(visionPath, textPath string) (*SourceModel, error) {
 	joined.Split = true
 	joined.Head.LogitScale.Default = true
 	src := &SourceModel{Model: m, Structure: joined, SplitNames: map[string]SplitName{}, SourceDTypes: vdt}
-	for _, p := range []string{visionPath, textPath} {
-		f, err := hashFile(p)
-		if err != nil {
-			return nil, err
-		}
-		src.Files = append(src.Files, f)
-	}
+	src.hashes = hashInBackground(visionPath, textPath)
 	for _, v := range vm.Graph.Initializers {
 		src.SplitNames[v.Name] = SplitName{File: 0, Name: v.Name}
 	}
