@@ -1,7 +1,6 @@
 package onnxio_test
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,27 +11,6 @@ import (
 	"github.com/skipgraph/skipgraph/graph/onnxio/internal/testmodel"
 )
 
-// copyFile copies src to dst and syncs it, as a baseline for a round trip.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
 
 // BenchmarkRoundTrip600MB measures Load+Save of a model with about 600 MB of random weights
 // against a plain copy (with sync) of the same file, and reports both and their ratio. Peak
@@ -56,7 +34,7 @@ func BenchmarkRoundTrip600MB(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		if err := copyFile(src, filepath.Join(dir, "copy.onnx")); err != nil {
+		if err := testmodel.CopyFile(src, filepath.Join(dir, "copy.onnx")); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()

@@ -11,7 +11,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 	"time"
@@ -56,7 +55,7 @@ func run(in, out string, gen int, cp, external bool) error {
 	start := time.Now()
 	var loaded time.Duration
 	if cp {
-		err = copyFile(in, out)
+		err = testmodel.CopyFile(in, out)
 	} else {
 		m, err := onnxio.Load(in)
 		if err != nil {
@@ -83,24 +82,3 @@ func run(in, out string, gen int, cp, external bool) error {
 	return nil
 }
 
-// copyFile copies src to dst and syncs it.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
