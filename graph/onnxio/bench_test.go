@@ -11,7 +11,6 @@ import (
 	"github.com/skipgraph/skipgraph/graph/onnxio/internal/testmodel"
 )
 
-
 // BenchmarkRoundTrip600MB measures Load+Save of a model with about 600 MB of random weights
 // against a plain copy (with sync) of the same file, and reports both and their ratio. Peak
 // memory of a round trip is measured in a fresh process by internal/roundtrip.

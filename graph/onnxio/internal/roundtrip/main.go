@@ -81,4 +81,3 @@ func run(in, out string, gen int, cp, external bool) error {
 		what, float64(st.Size())/1e6, wall.Seconds(), loaded.Seconds(), float64(rss)/1e6, float64(rss)/float64(st.Size()))
 	return nil
 }
-
