@@ -70,9 +70,27 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("%s: folder is not empty; give a new folder for the synthetic data set", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("%s: %w", dir, unwrapPath(err))
+	// Everything is written into a temporary folder beside dir and renamed into place at the end,
+	// so a failure leaves no half-written data set.
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", parent, unwrapPath(err))
 	}
+	final := dir
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(dir))+".tmp-")
+	if err != nil {
+		return fmt.Errorf("%s: %w", parent, unwrapPath(err))
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	dir = tmp
 	names := SyntheticClasses(classes)
 	for label, name := range names {
 		cdir := filepath.Join(dir, name)
@@ -102,6 +120,11 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
+	os.Remove(final) // an empty folder given as the destination
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("%s: %w", final, unwrapPath(err))
+	}
+	done = true
 	return nil
 }
 
