@@ -17,52 +17,17 @@ import (
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
-// randomBatch makes inputs for a tiny synthetic CLIP: images, C prompts ending in the
-// end-of-text token (the largest id, as CLIP's vocabularies have it), and labels.
-func randomBatch(r *rand.Rand, man *Manifest, images, classes int) map[string]*tensorio.Tensor {
-	d := map[string]*tensorio.Tensor{}
-	size := int64(man.Vision.ImageSize)
-	px := make([]float32, int64(images)*3*size*size)
-	for i := range px {
-		px[i] = float32(r.NormFloat64())
-	}
-	d[man.Vision.Input], _ = tensorio.FromSlice([]int64{int64(images), 3, size, size}, px)
-	ctx := man.Text.ContextLength
-	ids := make([]int64, classes*ctx)
-	mask := make([]int64, classes*ctx)
-	for c := 0; c < classes; c++ {
-		end := 2 + c%(ctx-2)
-		for j := 0; j < ctx; j++ {
-			switch {
-			case j < end:
-				ids[c*ctx+j] = 1 + r.Int64N(man.Text.EOSToken-2)
-				mask[c*ctx+j] = 1
-			case j == end:
-				ids[c*ctx+j] = man.Text.EOSToken
-				mask[c*ctx+j] = 1
-			}
-		}
-	}
-	d[man.Text.InputIDs], _ = tensorio.FromSlice([]int64{int64(classes), int64(ctx)}, ids)
-	if man.Text.AttentionMask != "" {
-		d[man.Text.AttentionMask], _ = tensorio.FromSlice([]int64{int64(classes), int64(ctx)}, mask)
-	}
-	lab := make([]int64, images)
-	for i := range lab {
-		lab[i] = r.Int64N(int64(classes))
-	}
-	d["labels"], _ = tensorio.FromSlice([]int64{int64(images)}, lab)
-	return d
-}
-
 // TestFamiliesFiniteDifference converts synthetic exports of every family (combined and split)
 // with LSkip+CSkip, runs features.onnx and train_step.onnx on ONNX Runtime, and checks the
 // gradient of the loss along a random direction over all trainable parameters against central
 // finite differences of the train step's own loss. The graphs run in float32, so the tolerance
-// is 2e-4 relative rather than 1e-4: the loss passes through ~1-2k float32 ops (rounding noise
-// ~1e-6 relative), divided by the step h = 2e-3; the direction includes the unit gradient so
-// the derivative is large against that noise, and Richardson extrapolation of two central
-// differences makes the truncation error O(h⁴). Observed errors are 1e-6 to 7e-5.
+// is 5e-4 relative rather than 1e-4: the loss passes through ~1-2k float32 ops, so each
+// evaluation carries rounding noise of ~1e-6 of the loss (up to ~50 here, with CLIP's logit
+// scale of 100 on the split exports); divided by the step h = 1e-3 that is up to ~5e-2 on
+// derivatives of ~3e2, i.e. ~2e-4 relative. The direction includes the unit gradient so the
+// derivative is large against that noise, and Richardson extrapolation of two central
+// differences makes the truncation error O(h⁴). Observed errors are 2e-6 to 1.7e-4; a wrong
+// rule shows up as 1e-2 or more.
 func TestFamiliesFiniteDifference(t *testing.T) {
 	lskip1 := StrategySpec{Strategy: lskip.Strategy{}, Args: map[string]string{"start": "1"}}
 	cskipHalf := StrategySpec{Strategy: cskip.Strategy{}, Args: map[string]string{"ratio": "0.5", "lambda": "0"}}
@@ -122,7 +87,7 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 			onnxcheck.Check(t, files...)
 			r := rand.New(rand.NewPCG(1, 2))
 			const classes = 6
-			d := randomBatch(r, man, 4, classes)
+			d := RandomInputs(r, man, 4, classes)
 			if rec := man.Graphs["features"]; rec != nil {
 				fs, err := runtime.NewSession(filepath.Join(out, rec.File), nil)
 				if err != nil {
@@ -159,12 +124,6 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 				}
 				dir0[name] = v
 			}
-			// prototypes: random vectors, the same at every evaluation
-			pv := make([]float32, classes*16)
-			for i := range pv {
-				pv[i] = float32(r.NormFloat64()) / 4
-			}
-			protos, _ := tensorio.FromSlice([]int64{classes, 16}, pv)
 			lossAt := func(h float64) (float64, *Stepper) {
 				ps := map[string]*tensorio.Tensor{}
 				for name, p := range params {
@@ -182,18 +141,10 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 				for _, in := range man.Graphs["train_step"].Inputs {
 					var err error
 					switch in.Role {
-					case "image", "text_input", "state", "labels":
+					case "image", "text_input", "state", "labels", "cskip_prototypes", "cskip_k", "cskip_tail":
 						err = st.Feed(in.Name, d[in.Name])
 					case "lr", "step":
 						err = st.FeedScalar(in.Name, 0)
-					case "cskip_prototypes":
-						err = st.Feed(in.Name, protos)
-					case "cskip_k":
-						kt, _ := tensorio.FromSlice([]int64{1}, []int64{int64(cskip.Config{Ratio: 0.5, Max: 50}.TopK(classes))})
-						err = st.Feed(in.Name, kt)
-					case "cskip_tail":
-						tt, _ := tensorio.FromSlice([]int64{0}, []int64{})
-						err = st.Feed(in.Name, tt)
 					}
 					if err != nil {
 						t.Fatalf("feeding %s: %v", in.Name, err)
@@ -237,12 +188,12 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 				return (lp - lm) / (2 * h)
 			}
 			// Richardson extrapolation of two central differences: O(h⁴) truncation.
-			const h = 2e-3
+			const h = 1e-3
 			fd := (4*central(h/2) - central(h)) / 3
 			rel := math.Abs(fd-analytic) / math.Max(math.Abs(fd), 1e-3)
 			t.Logf("loss %.6f, directional derivative %.6g, finite difference %.6g, relative error %.2e, %d trainable tensors",
 				l0, analytic, fd, rel, len(params))
-			if rel > 2e-4 {
+			if rel > 5e-4 {
 				t.Errorf("gradient check failed: analytic %.6g vs finite difference %.6g (relative error %.2e)", analytic, fd, rel)
 			}
 		})

@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/skipgraph/skipgraph/bundle"
-	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -241,7 +240,7 @@ func feedAll(st *bundle.Stepper, man *bundle.Manifest, data map[string]*tensorio
 // every input of the train step as <name>.npy into dir. It returns the features run's time.
 func featuresPhase(c config, man *bundle.Manifest, dir string) (float64, error) {
 	r := rand.New(rand.NewPCG(1, 1))
-	data := randomInputs(r, man, c.batch, c.classes)
+	data := bundle.RandomInputs(r, man, c.batch, c.classes)
 	ms := 0.0
 	if rec := man.Graphs["features"]; rec != nil {
 		fs, err := runtime.NewSession(filepath.Join(c.dir, rec.File), &runtime.Options{IntraOpThreads: c.threads})
@@ -304,57 +303,6 @@ func loadInputs(dir string) (map[string]*tensorio.Tensor, error) {
 		out[name] = t
 	}
 	return out, nil
-}
-
-// randomInputs makes every data input a bundle's graphs may need.
-func randomInputs(r *rand.Rand, man *bundle.Manifest, batch, classes int) map[string]*tensorio.Tensor {
-	d := map[string]*tensorio.Tensor{}
-	size := int64(man.Vision.ImageSize)
-	px := make([]float32, int64(batch)*3*size*size)
-	for i := range px {
-		px[i] = float32(r.NormFloat64())
-	}
-	d[man.Vision.Input], _ = tensorio.FromSlice([]int64{int64(batch), 3, size, size}, px)
-	ctx := man.Text.ContextLength
-	ids := make([]int64, classes*ctx)
-	mask := make([]int64, classes*ctx)
-	for c := 0; c < classes; c++ {
-		end := 2 + c%(min(ctx, 16)-2)
-		for j := 0; j <= end; j++ {
-			ids[c*ctx+j] = 1 + r.Int64N(man.Text.EOSToken-2)
-			mask[c*ctx+j] = 1
-		}
-		ids[c*ctx+end] = man.Text.EOSToken
-	}
-	d[man.Text.InputIDs], _ = tensorio.FromSlice([]int64{int64(classes), int64(ctx)}, ids)
-	if man.Text.AttentionMask != "" {
-		d[man.Text.AttentionMask], _ = tensorio.FromSlice([]int64{int64(classes), int64(ctx)}, mask)
-	}
-	lab := make([]int64, batch)
-	for i := range lab {
-		lab[i] = r.Int64N(int64(classes))
-	}
-	d["labels"], _ = tensorio.FromSlice([]int64{int64(batch)}, lab)
-	if man.CSkip != nil {
-		cfg := cskip.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
-		embed := int64(0)
-		for _, o := range man.Graphs["eval"].Outputs {
-			if o.Name == "text_embeds" {
-				if i := strings.LastIndexByte(o.Type, ','); i >= 0 {
-					embed, _ = strconv.ParseInt(strings.TrimSuffix(o.Type[i+1:], "]"), 10, 64)
-				}
-			}
-		}
-		pv := make([]float32, int64(classes)*embed)
-		for i := range pv {
-			pv[i] = float32(r.NormFloat64())
-		}
-		d["cskip.prototypes"], _ = tensorio.FromSlice([]int64{int64(classes), embed}, pv)
-		d["cskip.k"], _ = tensorio.FromSlice([]int64{1}, []int64{int64(cfg.TopK(classes))})
-		tail := cfg.Tail(classes)
-		d["cskip.tail"], _ = tensorio.FromSlice([]int64{int64(len(tail))}, tail)
-	}
-	return d
 }
 
 // peakRSS reads the process's peak resident set size (VmHWM) in MiB.
