@@ -45,6 +45,7 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 		{synth.Config{Style: "hf", Opset: 14}, []StrategySpec{cskipHalf}, "cskip"},
 		{synth.Config{Style: "openai", Opset: 17}, []StrategySpec{cskipHalf}, "cskip"},
 		{synth.Config{Style: "openai", Opset: 14, Split: true}, []StrategySpec{lskip1}, "lskip"},
+		{synth.Config{Style: "openai", Opset: 17, PackedInProj: true}, both, "packed-in-proj/lskip+cskip"},
 	}
 	for _, tc := range cases {
 		cfg := tc.cfg

@@ -43,9 +43,12 @@ func TestSynthetic(t *testing.T) {
 		synth.Config{Style: synth.StyleOpenAI, Opset: 17, StripNames: true},
 		synth.Config{Style: synth.StyleOpenAI, Opset: 18, Split: true, StripNames: true},
 		synth.Config{Style: synth.StyleOpenCLIP, Opset: 14, StripNames: true, Classes: 5},
+		synth.Config{Style: synth.StyleOpenAI, Opset: 14, PackedInProj: true},
+		synth.Config{Style: synth.StyleOpenCLIP, Opset: 17, PackedInProj: true, StripNames: true},
+		synth.Config{Style: synth.StyleOpenAI, Opset: 18, Split: true, PackedInProj: true},
 	)
 	for _, cfg := range cfgs {
-		name := fmt.Sprintf("%s/%s/opset%d/split=%v/strip=%v", cfg.Style, cfg.Size, cfg.Opset, cfg.Split, cfg.StripNames)
+		name := fmt.Sprintf("%s/%s/opset%d/split=%v/strip=%v/packed=%v", cfg.Style, cfg.Size, cfg.Opset, cfg.Split, cfg.StripNames, cfg.PackedInProj)
 		t.Run(name, func(t *testing.T) {
 			if testing.Short() && cfg.Size != "" && cfg.Size != "tiny" {
 				t.Skip("large synthetic model in -short mode")

@@ -81,6 +81,11 @@ type Config struct {
 	// StripNames removes every node name and renames intermediate values to bare numbers, as
 	// older exporters wrote them.
 	StripNames bool
+	// PackedInProj (OpenAI and open_clip styles) keeps nn.MultiheadAttention's in-projection
+	// packed, as exports without constant folding of the chunk have it: one MatMul with the
+	// transposed [E, 3E] in_proj_weight, one Add of in_proj_bias, then a Split into q, k, v.
+	// By default the exporter's folded form is written: three q/k/v slices.
+	PackedInProj bool
 	// LogitScale is the logit scale parameter (before Exp); ln(1/0.07) when zero.
 	LogitScale float64
 }

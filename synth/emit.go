@@ -46,6 +46,17 @@ func (e *emitter) op(scope, op string, ins []*graph.Value, attrs ...graph.Attr) 
 	return e.g.NewNode(op, "", name, ins, []string{name + "_output_0"}, attrs...).Output(0)
 }
 
+// opN adds a node in scope with n outputs and returns them.
+func (e *emitter) opN(scope, op string, ins []*graph.Value, n int, attrs ...graph.Attr) []*graph.Value {
+	name := e.name(scope, op)
+	e.ids++
+	outs := make([]string, n)
+	for i := range outs {
+		outs[i] = name + "_output_" + strconv.Itoa(i)
+	}
+	return e.g.NewNode(op, "", name, ins, outs, attrs...).Outputs()
+}
+
 // opOut adds a node whose output has a given name (a graph output).
 func (e *emitter) opOut(scope, op, out string, ins []*graph.Value, attrs ...graph.Attr) *graph.Value {
 	name := e.name(scope, op)

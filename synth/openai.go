@@ -167,16 +167,23 @@ func (b *builder) oaText(ids *graph.Value, out string) *graph.Value {
 // oaBlock is ResidualAttentionBlock: x + attn(ln_1(x)), then + mlp(ln_2(x)), on [L, N, D].
 func (b *builder) oaBlock(tw string, li int, s, p string, x, mask *graph.Value, W, H, M int) *graph.Value {
 	e, w := b.e, b.w
-	// nn.MultiheadAttention's packed in-projection, folded by the exporter into q/k/v slices
+	// nn.MultiheadAttention's packed in-projection: folded by the exporter into q/k/v slices,
+	// or kept packed (one MatMul, then a Split)
 	ipw := p + "attn.in_proj_weight"
 	ipb := p + "attn.in_proj_bias"
 	var qkvW, qkvB [3]*graph.Value
-	for j, part := range []string{"q", "k", "v"} {
-		rows := []int64{int64(j * W), int64((j + 1) * W)}
-		cw := ipw + "[" + part + "]"
-		qkvW[j] = b.param(cw, ipw, tw, li, w.linear(cw, []int64{int64(W), int64(W)}, W), "MatMul", true, rows)
-		cb := ipb + "[" + part + "]"
-		qkvB[j] = b.param(cb, ipb, tw, li, w.small(cb, int64(W)), "Add", false, rows)
+	var packedW, packedB *graph.Value
+	if b.cfg.PackedInProj {
+		packedW = b.param(ipw, ipw, tw, li, w.linear(ipw, []int64{int64(W), int64(3 * W)}, W), "MatMul", true, nil)
+		packedB = b.param(ipb, ipb, tw, li, w.small(ipb, int64(3*W)), "Add", false, nil)
+	} else {
+		for j, part := range []string{"q", "k", "v"} {
+			rows := []int64{int64(j * W), int64((j + 1) * W)}
+			cw := ipw + "[" + part + "]"
+			qkvW[j] = b.param(cw, ipw, tw, li, w.linear(cw, []int64{int64(W), int64(W)}, W), "MatMul", true, rows)
+			cb := ipb + "[" + part + "]"
+			qkvB[j] = b.param(cb, ipb, tw, li, w.small(cb, int64(W)), "Add", false, rows)
+		}
 	}
 	ow := b.named(p+"attn.out_proj.weight", tw, li, w.linear(p+"attn.out_proj.weight", []int64{int64(W), int64(W)}, W))
 	ob := b.named(p+"attn.out_proj.bias", tw, li, w.small(p+"attn.out_proj.bias", int64(W)))
@@ -188,7 +195,17 @@ func (b *builder) oaBlock(tw string, li int, s, p string, x, mask *graph.Value, 
 	ln2b := b.named(p+"ln_2.bias", tw, li, w.small(p+"ln_2.bias", int64(W)))
 
 	h := b.oaLayerNorm(s+"/ln_1", x, ln1w, ln1b)
-	a := b.oaAttention(s+"/attn", h, mask, W, H, qkvW, qkvB, ow, ob)
+	var q, k, v *graph.Value
+	if packedW != nil {
+		qkv := e.linear3(s+"/attn", h, packedW, packedB)
+		parts := e.opN(s+"/attn", "Split", []*graph.Value{qkv, e.i64(s+"/attn", int64(W), int64(W), int64(W))}, 3, graph.IntAttr("axis", -1))
+		q, k, v = parts[0], parts[1], parts[2]
+	} else {
+		q = e.linear3(s+"/attn", h, qkvW[0], qkvB[0])
+		k = e.linear3(s+"/attn", h, qkvW[1], qkvB[1])
+		v = e.linear3(s+"/attn", h, qkvW[2], qkvB[2])
+	}
+	a := b.oaAttention(s+"/attn", q, k, v, mask, W, H, ow, ob)
 	x = e.op(s, "Add", []*graph.Value{x, a})
 	h = b.oaLayerNorm(s+"/ln_2", x, ln2w, ln2b)
 	h = e.linear3(s+"/mlp/c_fc", h, b.matmulT(p+"mlp.c_fc.weight", tw, li, W, M), fcb)
@@ -197,18 +214,15 @@ func (b *builder) oaBlock(tw string, li int, s, p string, x, mask *graph.Value, 
 	return e.op(s, "Add", []*graph.Value{x, h})
 }
 
-// oaAttention is F.multi_head_attention_forward on [L, N, E] with need_weights=False: q/k/v
-// projections, view(L, N*H, hd).transpose(0, 1), q / sqrt(hd), bmm (plus the mask), softmax,
+// oaAttention is F.multi_head_attention_forward on [L, N, E] with need_weights=False, from the
+// q/k/v projections: view(L, N*H, hd).transpose(0, 1), q / sqrt(hd), bmm (plus the mask), softmax,
 // bmm, transpose back, view(L*N, E), the out projection as Gemm, view(L, N, E).
-func (b *builder) oaAttention(sa string, h, mask *graph.Value, W, H int, qkvW, qkvB [3]*graph.Value, ow, ob *graph.Value) *graph.Value {
+func (b *builder) oaAttention(sa string, q, k, v, mask *graph.Value, W, H int, ow, ob *graph.Value) *graph.Value {
 	e := b.e
 	hd := W / H
-	tgt := e.dimOf(sa, h, 0)
-	bsz := e.dimOf(sa, h, 1)
-	emb := e.dimOf(sa, h, 2)
-	q := e.linear3(sa, h, qkvW[0], qkvB[0])
-	k := e.linear3(sa, h, qkvW[1], qkvB[1])
-	v := e.linear3(sa, h, qkvW[2], qkvB[2])
+	tgt := e.dimOf(sa, q, 0)
+	bsz := e.dimOf(sa, q, 1)
+	emb := e.dimOf(sa, q, 2)
 	bh := e.op(sa, "Mul", []*graph.Value{bsz, e.i64s(sa, int64(H))})
 	q = e.reshape(sa, q, tgt, bh, hd)
 	q = e.transpose(sa, q, 1, 0, 2)

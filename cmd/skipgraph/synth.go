@@ -29,6 +29,7 @@ func init() {
 			fs.Int64Var(&seed, "seed", 0, "weight seed")
 			fs.BoolVar(&cfg.StripNames, "strip-names", false, "remove every node name")
 			fs.StringVar(&cfg.Gelu, "gelu", "", "MLP activation: quick or erf (default: erf for openclip, else quick)")
+			fs.BoolVar(&cfg.PackedInProj, "packed-in-proj", false, "OpenAI/open_clip: keep the attention in-projection packed (one MatMul and a Split) instead of folded q/k/v slices")
 			fp16 := fs.Bool("fp16", false, "write a float16 export (weights, constants, image input and outputs in float16)")
 			fs.StringVar(&outDir, "o", "", "output folder (required)")
 			return func(args []string) error {
