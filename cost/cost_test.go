@@ -63,6 +63,9 @@ func sources() []source {
 		{"synth-openclip-tiny", func(t *testing.T) *bundle.SourceModel {
 			return synthSource(t, synth.Config{Style: "openclip", Size: "tiny", Opset: 18})
 		}},
+		{"synth-openai-tiny-packed", func(t *testing.T) *bundle.SourceModel {
+			return synthSource(t, synth.Config{Style: "openai", Size: "tiny", Opset: 17, PackedInProj: true})
+		}},
 		{"synth-hf-vit-b-16", func(t *testing.T) *bundle.SourceModel {
 			return synthSource(t, synth.Config{Style: "hf", Size: "vit-b-16", Opset: 17})
 		}},

@@ -308,6 +308,25 @@ func evalShape(n *graph.Node, in []shaped) ([]shaped, float64, error) {
 			}
 		}
 		return one(s)
+	case "Split":
+		sh := in[0].shape
+		ax := axis(n.AttrInt("axis", 0), int64(len(sh)))
+		var sizes []int64
+		if len(in) > 1 && in[1].ints != nil {
+			sizes = in[1].ints
+		} else {
+			k := int64(n.NumOutputs())
+			for range n.NumOutputs() {
+				sizes = append(sizes, sh[ax]/k)
+			}
+		}
+		var outs []shaped
+		for _, size := range sizes {
+			o := slices.Clone(sh)
+			o[ax] = size
+			outs = append(outs, shaped{shape: o})
+		}
+		return outs, 0, nil
 	case "Slice":
 		sh := slices.Clone(in[0].shape)
 		starts, ends := in[1].ints, in[2].ints
