@@ -17,7 +17,7 @@ import (
 // copied, and every output buffer is bound once.
 func BenchmarkStepperStep(b *testing.B) {
 	if err := runtime.Init(); err != nil {
-		b.Skip("ONNX Runtime not available:", err)
+		b.Fatal("ONNX Runtime not available (run make setup):", err)
 	}
 	dir := b.TempDir()
 	if _, err := synth.Write(synth.Config{Size: "tiny", Seed: 3, Opset: 17}, dir); err != nil {
