@@ -15,9 +15,9 @@ var LowerStopGradient = Register(&Pass{
 	Run:  func(c *Context, _ Args) (bool, error) { return grad.LowerStopGradients(c.Model) > 0, nil },
 })
 
-// Cut turns each value in cuts into a new graph input (named by the map, typed t), so that the
-// nodes computing it, and everything only they needed, fall away: the suffix of the graph that
-// starts from those values. Graph inputs nothing reads any more are removed.
+// Cut replaces each cut point's value by a new graph input (the point's Name and Type), so that
+// the nodes computing it, and everything only they needed, fall away: the suffix of the graph
+// that starts from those values. Graph inputs nothing reads any more are removed.
 func Cut(g *graph.Graph, cuts []CutPoint) error {
 	for _, c := range cuts {
 		if c.Value.IsGraphOutput() {
