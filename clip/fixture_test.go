@@ -3,8 +3,8 @@ package clip
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,17 +13,10 @@ import (
 	"github.com/skipgraph/skipgraph/graph/onnxio"
 )
 
-// fixtureDir is the shared reference fixtures' folder, beside the repository root.
-var fixtureDir = filepath.Join("..", "..", "shared", "fixtures")
-
 // loadFixture loads a reference fixture's model, skipping the test when the fixtures are absent.
 func loadFixture(t testing.TB, name string) *graph.Model {
 	t.Helper()
-	path := filepath.Join(fixtureDir, name, "model.onnx")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("reference fixture %s is absent (%v): it lives in ../shared/fixtures beside the repository root", path, err)
-	}
-	m, err := onnxio.Load(path)
+	m, err := onnxio.Load(testenv.FixtureFile(t, name+"/model.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +31,7 @@ type refInit struct {
 
 func loadRefInits(t *testing.T, name string) map[string]refInit {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, name, "reference.json"))
+	b, err := os.ReadFile(testenv.FixtureFile(t, name+"/reference.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,8 @@ package cost
 
 import (
 	"context"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -22,11 +21,7 @@ import (
 // fixtureSource loads ../shared/fixtures/clip-hf-tiny, or skips when the fixtures are absent.
 func fixtureSource(t *testing.T) *bundle.SourceModel {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "fixtures", "clip-hf-tiny", "model.onnx")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixture %s is absent (the reference fixtures live in ../shared/fixtures next to the repository): %v", p, err)
-	}
-	src, err := bundle.LoadSource(p)
+	src, err := bundle.LoadSource(testenv.FixtureFile(t, "clip-hf-tiny/model.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,7 @@
 package runtime
 
 import (
-	"os"
-	"path/filepath"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 	"testing"
 
 	"github.com/skipgraph/skipgraph/graph/onnxio/onnxpb"
@@ -18,34 +17,11 @@ func requireORT(tb testing.TB) {
 	}
 }
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // fixture returns the path of a file in ../shared/fixtures, or skips the test when the fixtures
 // are absent.
 func fixture(tb testing.TB, rel string) string {
 	tb.Helper()
-	p := filepath.Join(repoRoot(tb), "..", "shared", "fixtures", rel)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("fixture %s is absent (the reference fixtures live in ../shared/fixtures next to the repository): %v", p, err)
-	}
-	return p
+	return testenv.FixtureFile(tb, rel)
 }
 
 // dim is a fixed dimension (>= 0) or a symbolic one (a string).

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -271,11 +271,7 @@ func opHistogram(g *graph.Graph) map[string]int {
 // repository), or skips the test when they are absent.
 func fixturePath(t *testing.T, rel string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "fixtures", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixture %s is absent: %v", p, err)
-	}
-	return p
+	return testenv.FixtureFile(t, rel)
 }
 
 var anonName = regexp.MustCompile(`^(onnx::[A-Za-z]+_|Constant_)[0-9]+$`)

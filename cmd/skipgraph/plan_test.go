@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +15,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
-// planFixture returns the reference fixture's path, or skips when ../shared/fixtures is absent.
+// planFixture returns the reference fixture's path (relative), or skips when ../shared/fixtures is absent.
 func planFixture(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "fixtures", "clip-hf-tiny", "model.onnx")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixture %s is absent (the reference fixtures live in ../shared/fixtures next to the repository): %v", p, err)
+	// relative to the test's folder, so the golden output is the same wherever the clone is
+	abs := testenv.FixtureFile(t, "clip-hf-tiny/model.onnx")
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return p
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
 }
 
 func runCLI(args ...string) (code int, stdout, stderr string) {

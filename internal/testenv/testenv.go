@@ -34,11 +34,18 @@ func RepoRoot(t testing.TB) string {
 // saying why when the shared fixtures are not there.
 func Fixture(t testing.TB, name string) string {
 	t.Helper()
-	dir := filepath.Join(filepath.Dir(RepoRoot(t)), "shared", "fixtures", name)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("reference fixture %s not found (it lives in ../shared/fixtures beside the repository; CI has it)", dir)
+	return FixtureFile(t, name)
+}
+
+// FixtureFile returns the path of ../shared/fixtures/REL (a fixture folder or a file in one),
+// or skips the test (only it) saying why when it is not there.
+func FixtureFile(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join(filepath.Dir(RepoRoot(t)), "shared", "fixtures", filepath.FromSlash(rel))
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("reference fixture %s not found (it lives in ../shared/fixtures beside the repository; CI has it)", p)
 	}
-	return dir
+	return p
 }
 
 // LoadJSON reads a JSON object.

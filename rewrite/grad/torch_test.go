@@ -2,6 +2,7 @@ package grad
 
 import (
 	"encoding/json"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,25 +19,7 @@ import (
 // fixtures are absent.
 func fixtureDir(tb testing.TB, name string) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", name)
-	if _, err := os.Stat(filepath.Join(p, "model.onnx")); err != nil {
-		tb.Skipf("fixture %s is absent (the reference fixtures live in ../shared/fixtures beside the repository): %v", p, err)
-	}
-	return p
+	return filepath.Dir(testenv.FixtureFile(tb, name+"/model.onnx"))
 }
 
 type reference struct {
