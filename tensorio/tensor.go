@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -408,7 +409,7 @@ func (t *Tensor) AsFloat32() ([]float32, error) {
 // the same shape (dtypes may differ; values are compared as float64). NaN in either gives +Inf
 // unless both are NaN at the same position.
 func MaxAbsDiff(a, b *Tensor) (float64, error) {
-	if !sameShape(a.Shape, b.Shape) {
+	if !slices.Equal(a.Shape, b.Shape) {
 		return 0, fmt.Errorf("max abs diff: shapes differ: %v vs %v", a.Shape, b.Shape)
 	}
 	x, err := a.AsFloat64()
@@ -435,20 +436,8 @@ func MaxAbsDiff(a, b *Tensor) (float64, error) {
 	return m, nil
 }
 
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // SameShape reports whether a and b have identical shapes (a nil and an empty shape are equal).
-func SameShape(a, b []int64) bool { return sameShape(a, b) }
+func SameShape(a, b []int64) bool { return slices.Equal(a, b) }
 
 // Bytes returns the little-endian bytes of the data. On little-endian machines, which are the
 // only ones the runtime supports, the result shares memory with Data (a bool is one byte, 0 or 1).

@@ -2,6 +2,7 @@ package grad
 
 import (
 	"github.com/skipgraph/skipgraph/graph"
+	"slices"
 )
 
 // This file holds the small emitters rules share. They target opset 13 or newer (axes of
@@ -122,7 +123,7 @@ func (c *Context) ReduceTo(g, x, like *graph.Value) *graph.Value {
 	}
 	if gs, ok := inf.staticShape(like); ok {
 		rg = len(gs)
-		if xStatic && equalDims(gs, xs) {
+		if xStatic && slices.Equal(gs, xs) {
 			return g
 		}
 	}
@@ -176,16 +177,4 @@ func (c *Context) ReduceTo(g, x, like *graph.Value) *graph.Value {
 	isOne := c.Op("Equal", []*graph.Value{padded, c.Ints(1)})
 	axes := c.Reshape(c.Op("NonZero", []*graph.Value{isOne}), c.Ints(-1))
 	return c.Reshape(c.SumAxesV(g, axes, true), sx)
-}
-
-func equalDims(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

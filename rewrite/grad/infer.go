@@ -2,6 +2,7 @@ package grad
 
 import (
 	"github.com/skipgraph/skipgraph/graph"
+	"slices"
 )
 
 // infer is a best-effort, memoised inference of element types, ranks and static shapes. Values
@@ -603,7 +604,7 @@ func (f *infer) sameShape(a, b *graph.Value) bool {
 	}
 	if sa, ok := f.staticShape(a); ok {
 		if sb, ok := f.staticShape(b); ok {
-			return equalDims(sa, sb)
+			return slices.Equal(sa, sb)
 		}
 	}
 	return f.root(a) == f.root(b)
