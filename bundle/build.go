@@ -3,6 +3,8 @@ package bundle
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
@@ -133,20 +135,11 @@ func trainableSet(st *clip.Structure, plan *strategy.Plan) map[string]bool {
 		delete(set, name)
 	}
 	for _, name := range plan.Train {
-		if !contains(plan.Freeze, name) {
+		if !slices.Contains(plan.Freeze, name) {
 			set[name] = true
 		}
 	}
 	return set
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // groupOf is a parameter's LR group: its tower.
@@ -257,7 +250,7 @@ func stateType(t *clip.Tower) graph.Type {
 func buildFeatures(src *SourceModel, cuts map[string]*graph.Value) (*graph.Model, error) {
 	m := src.Model.Clone()
 	var outs []rewrite.CutPoint
-	for _, tower := range sortedKeys(cuts) {
+	for _, tower := range slices.Sorted(maps.Keys(cuts)) {
 		v := m.Graph.Value(cuts[tower].Name)
 		outs = append(outs, rewrite.CutPoint{Value: v, Name: stateName(tower), Type: stateType(src.Structure.Tower(clip.TowerKind(tower)))})
 	}
@@ -333,5 +326,5 @@ func groupsOf(man *Manifest) []string {
 			set[p.Group] = true
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }

@@ -7,9 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -369,16 +370,6 @@ func raiseOpset(m *graph.Model) error {
 	return nil
 }
 
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
 // Write writes the bundle to dir through a temporary folder beside it.
@@ -397,7 +388,7 @@ func (b *Built) Write(dir string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	for _, key := range sortedKeys(b.Graphs) {
+	for _, key := range slices.Sorted(maps.Keys(b.Graphs)) {
 		rec := b.Manifest.Graphs[key]
 		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
 			return fmt.Errorf("writing %s: %w", rec.File, err)

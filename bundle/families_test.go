@@ -3,9 +3,11 @@ package bundle
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/skipgraph/skipgraph/graph/onnxio"
@@ -116,7 +118,7 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 			// parameter's gradient still enters the check.
 			dir0 := map[string][]float32{}
 			var norm float64
-			for _, name := range sortedKeys(params) {
+			for _, name := range slices.Sorted(maps.Keys(params)) {
 				p := params[name]
 				v := make([]float32, len(p.Float32s()))
 				for i := range v {

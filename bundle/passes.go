@@ -2,6 +2,8 @@ package bundle
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
@@ -79,7 +81,7 @@ func init() {
 		func(c *rewrite.Context, ts *trainState) (bool, error) {
 			g, st := c.Graph(), ts.src.Structure
 			var cps []rewrite.CutPoint
-			for _, tower := range sortedKeys(ts.cuts) {
+			for _, tower := range slices.Sorted(maps.Keys(ts.cuts)) {
 				cps = append(cps, rewrite.CutPoint{Value: g.Value(ts.cuts[tower].Name), Name: stateName(tower), Type: stateType(st.Tower(clip.TowerKind(tower)))})
 			}
 			if len(cps) == 0 {
@@ -90,7 +92,7 @@ func init() {
 			}
 			if st.Vision != nil && ts.cuts["vision"] != nil {
 				for _, in := range g.Inputs {
-					if contains(st.Vision.Inputs, in.Name) {
+					if slices.Contains(st.Vision.Inputs, in.Name) {
 						return false, fmt.Errorf("the trainable layers still read the image input %q directly, so it cannot be cached", in.Name)
 					}
 				}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +48,7 @@ func init() {
 				if *wd >= 0 {
 					opt.WeightDecay = *wd
 				}
-				if *dumpAfter != "" && !contains(bundle.TrainPipeline, *dumpAfter) {
+				if *dumpAfter != "" && !slices.Contains(bundle.TrainPipeline, *dumpAfter) {
 					return usageError("convert", "--dump-after %q: not a train-step pass (%s)", *dumpAfter, strings.Join(bundle.TrainPipeline, ", "))
 				}
 				ctx := context.Background()
@@ -81,21 +83,12 @@ func init() {
 	})
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // printBundleSummary says what convert wrote.
 func printBundleSummary(dir string, man *bundle.Manifest, took time.Duration) {
 	var strategies []string
 	for _, s := range man.Strategies {
 		var ps []string
-		for _, k := range sortedKeys(s.Params) {
+		for _, k := range slices.Sorted(maps.Keys(s.Params)) {
 			if s.Params[k] != "" {
 				ps = append(ps, k+"="+s.Params[k])
 			}
@@ -133,17 +126,4 @@ func printBundleSummary(dir string, man *bundle.Manifest, took time.Duration) {
 		}
 		fmt.Fprintf(out, "  %-16s %3d inputs, %3d outputs, %s\n", g.File, len(g.Inputs), len(g.Outputs), size)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }

@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -72,21 +73,12 @@ func (attnOnly) Plan(_ context.Context, req *plugin.Request) (*plugin.Plan, erro
 	}
 	for _, prm := range req.Structure.Params {
 		if train[prm.Initializer] {
-			if !contains(p.Train, prm.Initializer) {
+			if !slices.Contains(p.Train, prm.Initializer) {
 				p.Train = append(p.Train, prm.Initializer)
 			}
-		} else if !contains(p.Freeze, prm.Initializer) {
+		} else if !slices.Contains(p.Freeze, prm.Initializer) {
 			p.Freeze = append(p.Freeze, prm.Initializer)
 		}
 	}
 	return p, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
