@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -75,7 +76,7 @@ type SourceModel struct {
 func LoadSource(path string) (*SourceModel, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, errs.Input("%s: %v", path, err)
+		return nil, errs.Input("%s: %v", path, pathCause(err))
 	}
 	if st.IsDir() {
 		if v, t, ok := findSplit(path); ok {
@@ -138,7 +139,7 @@ func hashInBackground(paths ...string) func() ([]SourceFile, error) {
 func hashFile(path string) (SourceFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return SourceFile{}, errs.Input("%s: %v", path, err)
+		return SourceFile{}, errs.Input("%s: %v", path, pathCause(err))
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -433,3 +434,13 @@ func (b *Built) Write(dir string) error {
 
 // joinNames renders a list of names for messages.
 func joinNames(names []string) string { return strings.Join(names, ", ") }
+
+// pathCause drops the operation and path that an *os.PathError repeats, for messages that name
+// the path already: "model.onnx: no such file or directory".
+func pathCause(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -160,7 +160,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 		if os.IsNotExist(err) {
 			return nil, errs.Input("%s: not a skipgraph bundle (no %s); make one with 'skipgraph convert MODEL -o %s'", dir, ManifestFile, dir)
 		}
-		return nil, errs.Input("%s: %v", path, err)
+		return nil, errs.Input("%s: %v", path, pathCause(err))
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
