@@ -53,7 +53,10 @@ func init() {
 	trainPass("raise-opset", "raise the default-domain opset to one the gradient ops need (>= 16; 17 from 13..15)", nil,
 		func(c *rewrite.Context, _ *trainState) (bool, error) {
 			before := c.Model.Opset("")
-			return c.Model.Opset("") != before, raiseOpset(c.Model)
+			if err := raiseOpset(c.Model); err != nil {
+				return false, err
+			}
+			return c.Model.Opset("") != before, nil
 		})
 
 	trainPass("apply-patch", "add the strategies' patch nodes and rewire inputs", nil,
