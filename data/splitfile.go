@@ -28,6 +28,16 @@ func (e SplitEntry) MarshalJSON() ([]byte, error) {
 	return json.Marshal([]any{e.Path, e.Label, e.Class})
 }
 
+// UnmarshalJSON reads [path, label, class name], checked as ReadSplitFile checks it.
+func (e *SplitEntry) UnmarshalJSON(b []byte) error {
+	v, err := parseEntry(b)
+	if err != nil {
+		return err
+	}
+	*e = v
+	return nil
+}
+
 // SplitFile is the content of a published split file:
 // {"train"|"val"|"test": [[relative image path, label, class name], ...]}.
 type SplitFile struct {
