@@ -260,7 +260,9 @@ func writeTable(c *Config, out string, results []Result) (*Summary, []string, er
 }
 
 // ensureBundle converts the model once per experiment folder; a bundle already there (from an
-// earlier run or another shard) is used as it is.
+// earlier run or another shard) is used as it is. Shards that convert at the same time each
+// write a private folder and rename it into place; a rename never replaces a bundle that
+// another shard put there first.
 func ensureBundle(ctx context.Context, c *Config, out string, logf func(string, ...any)) (string, error) {
 	dir := filepath.Join(out, BundleDir)
 	if _, err := os.Stat(filepath.Join(dir, bundle.ManifestFile)); err == nil {
@@ -276,14 +278,38 @@ func ensureBundle(ctx context.Context, c *Config, out string, logf func(string, 
 	if err != nil {
 		return "", err
 	}
-	if _, err := bundle.Convert(ctx, src, dir, bundle.Options{Strategies: specs}); err != nil {
-		// Another shard may have written the bundle meanwhile.
-		if _, serr := os.Stat(filepath.Join(dir, bundle.ManifestFile)); serr == nil {
-			return dir, nil
-		}
+	tmp, err := os.MkdirTemp(out, ".convert-")
+	if err != nil {
 		return "", err
 	}
+	defer os.RemoveAll(tmp)
+	if _, err := bundle.Convert(ctx, src, filepath.Join(tmp, BundleDir), bundle.Options{Strategies: specs}); err != nil {
+		return "", err
+	}
+	if err := os.Rename(filepath.Join(tmp, BundleDir), dir); err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, bundle.ManifestFile)); serr == nil {
+			return dir, nil // another shard was first
+		}
+		return "", fmt.Errorf("cannot move the bundle into %s: %w", dir, err)
+	}
 	return dir, nil
+}
+
+// Prepare creates the experiment folder and converts the bundle, running no job: the step to
+// run once before starting shards, so that they do not each convert the model.
+func Prepare(ctx context.Context, c *Config, o string, progress io.Writer) (string, error) {
+	out, err := outDir(c, o)
+	if err != nil {
+		return "", err
+	}
+	if err := prepareOut(c, out); err != nil {
+		return "", err
+	}
+	return ensureBundle(ctx, c, out, func(format string, a ...any) {
+		if progress != nil {
+			fmt.Fprintf(progress, format+"\n", a...)
+		}
+	})
 }
 
 // brief renders a result's accuracies for progress lines.

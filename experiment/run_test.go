@@ -171,9 +171,16 @@ func TestWholeVersusShards(t *testing.T) {
 	}
 
 	sharded := filepath.Join(t.TempDir(), "sharded")
-	rep0, err := Run(context.Background(), c, Options{Out: sharded, Shard: Shard{0, 2}})
+	if _, err := Prepare(context.Background(), c, sharded, nil); err != nil {
+		t.Fatal(err)
+	}
+	var shardLog bytes.Buffer
+	rep0, err := Run(context.Background(), c, Options{Out: sharded, Shard: Shard{0, 2}, Progress: &shardLog})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(shardLog.String(), "converting") || !strings.Contains(shardLog.String(), "shard 0/2: 2 of 4 jobs") {
+		t.Errorf("shard 0/2 after --prepare:\n%s", shardLog.String())
 	}
 	if !slices.Equal(rep0.Ran, []string{"shapes4-seed1", "shapes5-seed1"}) || rep0.Summary != nil {
 		t.Fatalf("shard 0/2 ran %v (summary written: %v)", rep0.Ran, rep0.Summary != nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "experiment",
 		summary: "run an evaluation protocol (base2new, fewshot, xd, dg) over data sets and seeds; resumable, shardable; writes the paper-style table",
-		usage:   "CONFIG [-o DIR] [--shard I/N | --collect]",
+		usage:   "CONFIG [-o DIR] [--prepare | --shard I/N | --collect]",
 		example: "skipgraph experiment b2n.yaml -o results          # every job, then results.md/.json/.csv\n" +
 			"skipgraph experiment b2n.yaml -o results --shard 0/4   # one share of the jobs (I counts from 0)\n" +
 			"skipgraph experiment b2n.yaml -o results --collect     # merge the shards' results into the table",
@@ -25,6 +26,7 @@ func init() {
 			o := fs.String("o", "", "experiment folder (default: out in CONFIG); a rerun skips the jobs it finished")
 			shard := fs.String("shard", "", "run only share I of N of the jobs (I/N, 0 <= I < N)")
 			collect := fs.Bool("collect", false, "run nothing: merge the recorded results of every job into the table")
+			prepare := fs.Bool("prepare", false, "run nothing: create the experiment folder and convert the model (once, before starting shards)")
 			quiet := fs.Bool("q", false, "no progress output")
 			return func(args []string) error {
 				if len(args) != 1 {
@@ -35,6 +37,21 @@ func init() {
 					return err
 				}
 				var rep *experiment.Report
+				if *prepare {
+					if *collect || *shard != "" {
+						return usageError("experiment", "--prepare runs no job; drop --collect and --shard")
+					}
+					var progress io.Writer
+					if !*quiet {
+						progress = errOut
+					}
+					dir, err := experiment.Prepare(context.Background(), cfg, *o, progress)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "bundle %s ready; start the shards\n", dir)
+					return nil
+				}
 				if *collect {
 					if *shard != "" {
 						return usageError("experiment", "--collect runs nothing; drop --shard")
