@@ -385,3 +385,48 @@ func (c *cancelOn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestFewShotAndCrossDataset runs the other protocols' jobs end to end: few-shot with two shot
+// counts, and cross-dataset from one data set to another with different classes.
+func TestFewShotAndCrossDataset(t *testing.T) {
+	dir := fixture(t)
+	model := filepath.Join(dir, "model", "model.onnx")
+	recipe := "train: {epochs: 1, batch: 4, lr: {text: 0.05, vision: 0.05}, warmup_epochs: 0, no_augment: true, threads: 1}\n"
+	for _, tt := range []struct {
+		body    string
+		jobs    []string
+		columns string
+		keys    []string
+	}{
+		{fmt.Sprintf("protocol: fewshot\nshots: [1, 2]\nseeds: [1]\ndatasets: [{name: s4, data: %s}]\n", filepath.Join(dir, "shapes4")),
+			[]string{"s4-1shot-seed1", "s4-2shot-seed1"}, "1 shot,2 shots", []string{"accuracy"}},
+		{fmt.Sprintf("protocol: xd\nshots: 2\nseeds: [1]\ndatasets: [{name: s4, data: %s}, {name: s5, data: %s}]\n", filepath.Join(dir, "shapes4"), filepath.Join(dir, "shapes5")),
+			[]string{"s4-seed1"}, "s4,s5,target average", []string{"s4", "s5"}},
+	} {
+		path := filepath.Join(t.TempDir(), "e.yaml")
+		if err := os.WriteFile(path, []byte("model: "+model+"\n"+tt.body+recipe), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := load(t, path)
+		rep, err := Run(context.Background(), c, Options{Out: filepath.Join(t.TempDir(), "out")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rep.Ran, tt.jobs) || rep.Summary == nil {
+			t.Fatalf("%s: ran %v", c.Protocol, rep.Ran)
+		}
+		if got := strings.Join(rep.Summary.Columns, ","); got != tt.columns {
+			t.Errorf("%s: columns %s, want %s", c.Protocol, got, tt.columns)
+		}
+		for _, r := range rep.Summary.Jobs {
+			if !slices.Equal(slices.Sorted(maps.Keys(r.Accuracy)), tt.keys) {
+				t.Errorf("%s job %s: accuracies %v, want %v", c.Protocol, r.Job, r.Accuracy, tt.keys)
+			}
+			for k, v := range r.Accuracy {
+				if v < 0 || v > 1 {
+					t.Errorf("%s job %s: %s accuracy %v", c.Protocol, r.Job, k, v)
+				}
+			}
+		}
+	}
+}
