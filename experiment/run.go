@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/skipgraph/skipgraph/bundle"
@@ -106,6 +107,26 @@ func prepareOut(c *Config, out string) error {
 	return atomicfile.WriteJSON(path, settings{Fingerprint: c.fingerprint(), Config: c})
 }
 
+// checkData checks that every data set's folder and split file exist, before anything is
+// converted or trained.
+func (c *Config) checkData() error {
+	for _, d := range c.Datasets {
+		if st, err := os.Stat(d.Data); err != nil || !st.IsDir() {
+			why := "not a folder"
+			if err != nil {
+				why = unwrap(err).Error()
+			}
+			return errs.Input("data set %s: %s: %s; fix its data: entry", d.Name, d.Data, why)
+		}
+		if d.SplitFile != "" {
+			if _, err := os.Stat(d.SplitFile); err != nil {
+				return errs.Input("data set %s: split file %s: %v; fix its split_file: entry", d.Name, d.SplitFile, unwrap(err))
+			}
+		}
+	}
+	return nil
+}
+
 // readResult returns a job's recorded result, nil when there is none. A result made with other
 // settings is an error: it is not silently replaced.
 func readResult(c *Config, out string, j Job) (*Result, error) {
@@ -132,6 +153,9 @@ func readResult(c *Config, out string, j Job) (*Result, error) {
 func Run(ctx context.Context, c *Config, opt Options) (*Report, error) {
 	out, err := outDir(c, opt.Out)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkData(); err != nil {
 		return nil, err
 	}
 	if err := prepareOut(c, out); err != nil {
@@ -424,11 +448,9 @@ func hasCheckpoint(runDir string) bool {
 		return false
 	}
 	for _, e := range entries {
-		if e.IsDir() && !filepathIsHidden(e.Name()) {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
 			return true
 		}
 	}
 	return false
 }
-
-func filepathIsHidden(name string) bool { return len(name) > 0 && name[0] == '.' }

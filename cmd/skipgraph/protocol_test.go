@@ -102,6 +102,7 @@ func TestProtocolBadInput(t *testing.T) {
 		{"collect with shard", []string{"experiment", good, "--collect", "--shard", "0/2"}, "drop --shard"},
 		{"collect before any run", []string{"experiment", good, "-o", filepath.Join(dir, "none"), "--collect"}, "run the experiment"},
 		{"no experiment folder", []string{"experiment", good}, "no experiment folder"},
+		{"missing data folder", []string{"experiment", good, "-o", filepath.Join(dir, "o")}, "data set a: " + filepath.Join(dir, "a") + ": no such file or directory; fix its data: entry"},
 		{"labels as images", []string{"data", "import-idx", "--images", labels, "--labels", labels, "-o", filepath.Join(dir, "x")}, "want images x height x width"},
 		{"unknown data tool", []string{"data", "export"}, "import-idx"},
 	} {
