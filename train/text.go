@@ -140,8 +140,9 @@ func bundleNear(dir string, man *bundle.Manifest) []string {
 	return out
 }
 
-// loadData reads the data set's splits; a folder without train/ is used whole for training
-// (valFrac and testFrac divide it when positive).
+// loadData reads the data set's splits (from its folders or its split file) with its class
+// subset; a folder without train/ is used whole for training (src's fractions divide it when
+// positive).
 func loadData(src data.Source) (*data.Splits, error) {
 	dir := src.Dir
 	if st, err := os.Stat(dir); err != nil {
