@@ -52,6 +52,11 @@ type Config struct {
 	// ValFraction is the share of each class held out for validation when the data set has no
 	// val/ folder and no train/ folder (0: no validation).
 	ValFraction float64
+	// SplitFile is a published split file (split_zhou_<Name>.json) whose paths are relative to
+	// Data; empty reads Data's folders.
+	SplitFile string
+	// Classes is the class subset trained on: "base", "new" or "all" ("" is all).
+	Classes string
 	// Device ("cpu" or "cuda") and Threads (ORT intra-op threads, 0: ORT's default).
 	Device  string
 	Threads int
@@ -118,6 +123,8 @@ type RunInfo struct {
 	WarmupLR     float64            `json:"warmup_lr"`
 	Augment      bool               `json:"augment"`
 	ValFraction  float64            `json:"val_fraction,omitempty"`
+	SplitFile    string             `json:"split_file,omitempty"`
+	ClassSubset  string             `json:"class_subset,omitempty"`
 	Classes      []string           `json:"classes"`
 	Strategies   []string           `json:"strategies"`
 	Finished     bool               `json:"finished"`
@@ -211,6 +218,9 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 		if err := writeJSON(filepath.Join(cfg.Out, RunFile), t.runInfo(false)); err != nil {
 			return nil, err
 		}
+		if err := writeJSON(filepath.Join(cfg.Out, DrawFile), data.NewDrawRecord(t.source(), t.train, cfg.Shots, cfg.Seed)); err != nil {
+			return nil, err
+		}
 	}
 	return t.run(ctx, resumeFrom)
 }
@@ -251,7 +261,7 @@ func applyRunInfo(cfg *Config, ri *RunInfo) {
 	cfg.Bundle, cfg.Data, cfg.Tokenizer, cfg.Templates = ri.Bundle, ri.Data, ri.Tokenizer, ri.Templates
 	cfg.Epochs, cfg.Batch, cfg.Shots, cfg.Seed = ri.Epochs, ri.Batch, ri.Shots, ri.Seed
 	cfg.LR, cfg.WarmupEpochs, cfg.WarmupLR, cfg.NoAugment = ri.LR, ri.WarmupEpochs, ri.WarmupLR, !ri.Augment
-	cfg.ValFraction = ri.ValFraction
+	cfg.ValFraction, cfg.SplitFile, cfg.Classes = ri.ValFraction, ri.SplitFile, ri.ClassSubset
 }
 
 func (t *trainer) runInfo(finished bool) RunInfo {
@@ -273,6 +283,7 @@ func (t *trainer) runInfo(finished bool) RunInfo {
 		Bundle: abs(t.cfg.Bundle), Data: abs(t.cfg.Data), Tokenizer: abs(t.cfg.Tokenizer), Templates: t.prompts.Templates,
 		Epochs: t.cfg.Epochs, Batch: t.cfg.Batch, Shots: t.cfg.Shots, Seed: t.cfg.Seed, LR: t.cfg.LR,
 		WarmupEpochs: t.cfg.WarmupEpochs, WarmupLR: t.cfg.WarmupLR, Augment: !t.cfg.NoAugment, ValFraction: t.cfg.ValFraction,
+		SplitFile: abs(t.cfg.SplitFile), ClassSubset: t.cfg.Classes,
 		Classes: t.train.Classes, Strategies: strat, Finished: finished,
 	}
 }
@@ -287,7 +298,7 @@ func prepareOut(out string, force bool) error {
 		}
 		for _, e := range entries {
 			switch n := e.Name(); {
-			case n == RunFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
+			case n == RunFile || n == DrawFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
 			default:
 				return errs.Input("%s holds %s, which a training run does not write; --force replaces only a run's folder: give another -o", out, n)
 			}
@@ -318,7 +329,7 @@ func (t *trainer) prepare() error {
 	if man.Text == nil || man.Vision == nil {
 		return errs.Input("%s: the bundle lacks a text or image input description; convert the model again", cfg.Bundle)
 	}
-	if t.splits, err = loadData(cfg.Data, cfg.ValFraction, 0, cfg.Seed); err != nil {
+	if t.splits, err = loadData(t.source()); err != nil {
 		return err
 	}
 	t.train = t.splits.Train
