@@ -20,6 +20,7 @@ import (
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
@@ -63,6 +64,8 @@ type SourceModel struct {
 	// hashes yields the source files with their sha256, computed in the background while the
 	// bundle is built (see SourceFiles).
 	hashes func() ([]SourceFile, error)
+	// paths are the source files as given.
+	paths []string
 	// SplitNames maps the joined model's initializers to the split files (split exports only).
 	SplitNames map[string]SplitName
 	// SourceDTypes records the initializers that were float16 or bfloat16 in the source: the
@@ -98,7 +101,7 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &SourceModel{Model: m, Structure: s, SourceDTypes: dtypes, hashes: hashInBackground(path)}, nil
+	return &SourceModel{Model: m, Structure: s, SourceDTypes: dtypes, hashes: hashInBackground(path), paths: []string{path}}, nil
 }
 
 // SourceFiles returns the source files with their sizes and sha256, waiting for the hashing
@@ -137,7 +140,7 @@ func hashInBackground(paths ...string) func() ([]SourceFile, error) {
 }
 
 func hashFile(path string) (SourceFile, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return SourceFile{}, errs.Input("%s: %v", path, pathCause(err))
 	}
@@ -166,8 +169,8 @@ func Convert(ctx context.Context, src *SourceModel, dir string, opts Options) (*
 	if len(opts.Strategies) == 0 {
 		return nil, errs.Input("no strategy given (use --strategy full, lskip, cskip or lskip,cskip)")
 	}
-	if _, err := os.Stat(dir); err == nil && !opts.Force {
-		return nil, errs.Input("%s already exists; remove it or pass --force to replace it", dir)
+	if err := (safeio.Output{Path: dir, What: "a bundle", Inputs: src.paths, Force: opts.Force, Ours: Recognise}).Check(); err != nil {
+		return nil, err
 	}
 	b, err := Build(ctx, src, opts)
 	if err != nil {
