@@ -378,20 +378,12 @@ func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
 // Write writes the bundle to dir through a temporary folder beside it.
 func (b *Built) Write(dir string) error {
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return errs.Input("%s: %v", parent, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	td, err := safeio.NewTempDir(dir)
 	if err != nil {
-		return errs.Input("cannot write beside %s: %v", dir, err)
+		return errs.Input("cannot write beside %s: %v", dir, pathCause(err))
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer td.Abort()
+	tmp := td.Path
 	for _, key := range slices.Sorted(maps.Keys(b.Graphs)) {
 		rec := b.Manifest.Graphs[key]
 		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
@@ -412,27 +404,7 @@ func (b *Built) Write(dir string) error {
 	if err := os.WriteFile(filepath.Join(tmp, ManifestFile), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	var old string
-	if _, err := os.Stat(dir); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("cannot replace %s: %w", dir, err)
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if old != "" {
-			os.Rename(old, dir)
-		}
-		return fmt.Errorf("cannot move the bundle into %s: %w", dir, err)
-	}
-	ok = true
-	if old != "" {
-		os.RemoveAll(old)
-	}
-	return nil
+	return td.Commit()
 }
 
 // joinNames renders a list of names for messages.
