@@ -115,14 +115,21 @@ func sameSnapshot(a, b map[string][32]byte) string {
 	return ""
 }
 
-// guardFixture is trainFixture plus a one-epoch run, an export of it, and user folders: m holds a
-// copy of the model with the user's notes, p/sub another copy.
-func guardFixture(t *testing.T) string {
+// trainedFixture is trainFixture plus a one-epoch training run of the bundle in run/.
+func trainedFixture(t *testing.T) string {
 	t.Helper()
 	dir := trainFixture(t)
 	if code, _, stderr := runCLI("train", filepath.Join(dir, "bundle"), "--data", filepath.Join(dir, "data"), "-o", filepath.Join(dir, "run"), "--epochs", "1", "--batch", "4", "--threads", "1", "-q"); code != 0 {
 		t.Fatalf("train: %s", stderr)
 	}
+	return dir
+}
+
+// guardFixture is trainedFixture plus an export of the run, and user folders: m holds a copy of
+// the model with the user's notes, p/sub another copy, q a model.onnx of the user's.
+func guardFixture(t *testing.T) string {
+	t.Helper()
+	dir := trainedFixture(t)
 	if code, _, stderr := runCLI("export", filepath.Join(dir, "bundle"), "--params", filepath.Join(dir, "run"), "-o", filepath.Join(dir, "tuned.onnx")); code != 0 {
 		t.Fatalf("export: %s", stderr)
 	}
@@ -276,13 +283,11 @@ func fifo(t *testing.T, p string) string {
 // TestSpecialFileInputs: a named pipe where a command reads a file (a model, an image, a params
 // .npy, external data, a tokenizer, a manifest, an --input) is refused at once, exit 2, naming it.
 func TestSpecialFileInputs(t *testing.T) {
-	fix := trainFixture(t)
+	fix := trainedFixture(t)
 	dir := t.TempDir()
 	p := func(rel string) string { return filepath.Join(dir, rel) }
 	bnd, data := filepath.Join(fix, "bundle"), filepath.Join(fix, "data")
-	if code, _, stderr := runCLI("train", bnd, "--data", data, "-o", p("run"), "--epochs", "1", "--batch", "4", "--threads", "1", "-q"); code != 0 {
-		t.Fatalf("train: %s", stderr)
-	}
+	copyTree(t, filepath.Join(fix, "run"), p("run"))
 	copyTree(t, data, p("data"))
 	classes, _ := os.ReadDir(p("data"))
 	var classDir string
@@ -358,13 +363,11 @@ func TestSpecialFileInputs(t *testing.T) {
 // TestPathsConfined: a manifest or params index naming a file outside its folder, directly or
 // through a symbolic link, is refused with one line, exit 2.
 func TestPathsConfined(t *testing.T) {
-	fix := trainFixture(t)
+	fix := trainedFixture(t)
 	dir := t.TempDir()
 	p := func(rel string) string { return filepath.Join(dir, rel) }
 	bnd, data := filepath.Join(fix, "bundle"), filepath.Join(fix, "data")
-	if code, _, stderr := runCLI("train", bnd, "--data", data, "-o", p("run"), "--epochs", "1", "--batch", "4", "--threads", "1", "-q"); code != 0 {
-		t.Fatalf("train: %s", stderr)
-	}
+	copyTree(t, filepath.Join(fix, "run"), p("run"))
 	outside := p("outside.onnx")
 	copyFile(t, filepath.Join(bnd, bundle.TrainStepFile), outside)
 	editManifest := func(name string, edit func(m map[string]any)) string {
@@ -495,13 +498,11 @@ func copyFile(t *testing.T, from, to string) {
 // TestInputErrorsExit2: bad inputs that used to end with exit 1 (or a recovered panic, or a
 // negative size) end with exit 2 and one line naming the input.
 func TestInputErrorsExit2(t *testing.T) {
-	fix := trainFixture(t)
+	fix := trainedFixture(t)
 	dir := t.TempDir()
 	p := func(rel string) string { return filepath.Join(dir, rel) }
 	bnd, data, model := filepath.Join(fix, "bundle"), filepath.Join(fix, "data"), filepath.Join(fix, "model", "model.onnx")
-	if code, _, stderr := runCLI("train", bnd, "--data", data, "-o", p("run"), "--epochs", "1", "--batch", "4", "--threads", "1", "-q"); code != 0 {
-		t.Fatalf("train: %s", stderr)
-	}
+	copyTree(t, filepath.Join(fix, "run"), p("run"))
 	copyTree(t, bnd, p("truncated"))
 	step, _ := os.ReadFile(filepath.Join(bnd, bundle.TrainStepFile))
 	os.WriteFile(p("truncated/"+bundle.TrainStepFile), step[:len(step)/3], 0o644)
