@@ -61,7 +61,8 @@ func init() {
 
 	trainPass("apply-patch", "add the strategies' patch nodes and rewire inputs", nil,
 		func(c *rewrite.Context, ts *trainState) (bool, error) {
-			return ts.plan.Patch != nil, applyPatch(c.Model, ts.plan.Patch)
+			// a patch comes from a strategy, often a plugin: what is wrong with it is its input
+			return ts.plan.Patch != nil, errs.AsInput(applyPatch(c.Model, ts.plan.Patch))
 		})
 
 	trainPass("stop-gradient", "keep only logits_per_image as output; put StopGradient markers on uncached boundaries", []string{"apply-patch"},

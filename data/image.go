@@ -13,6 +13,8 @@ import (
 	"os"
 	"runtime"
 	"sync"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // CLIPMean is the per-channel (R, G, B) mean CLIP normalises with.
@@ -32,7 +34,7 @@ const MaxImagePixels = 128 << 20
 // LoadImage decodes a JPEG or PNG file into an opaque RGB image. Errors name
 // the file.
 func LoadImage(path string) (*image.RGBA, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {

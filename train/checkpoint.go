@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -61,12 +62,16 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 	}
 	out := map[string]*tensorio.Tensor{}
 	for n, f := range idx.Files {
-		if strings.ContainsRune(f, '/') || f == ".." {
-			return nil, errs.Input("%s: file %q of %s leaves the folder", filepath.Join(dir, IndexFile), f, n)
+		p, err := safeio.Within(dir, f)
+		if err != nil && p == "" {
+			return nil, errs.Input("%s: file %q of %s %v; parameter files lie in the index's folder", filepath.Join(dir, IndexFile), f, n, err)
 		}
-		t, err := tensorio.LoadNPY(filepath.Join(dir, f))
 		if err != nil {
-			return nil, errs.Input("%s: %v", filepath.Join(dir, f), err)
+			return nil, errs.Input("%s: %v", p, unwrap(err))
+		}
+		t, err := tensorio.LoadNPY(p)
+		if err != nil {
+			return nil, errs.Input("%s: %v", p, unwrap(err))
 		}
 		out[n] = t
 	}
@@ -286,7 +291,7 @@ func writeFileAtomic(path string, b []byte) error {
 }
 
 func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path)
 	if err != nil {
 		return errs.Input("%s: %v", path, unwrap(err))
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
@@ -144,7 +145,9 @@ var ErrStopped = errors.New("training stopped")
 
 // trainer is one run in progress.
 type trainer struct {
-	cfg      Config
+	cfg Config
+	// stepped is set once an optimizer step is done: from then on a failed run keeps its folder.
+	stepped  bool
 	man      *bundle.Manifest
 	splits   *data.Splits
 	train    *data.Dataset
@@ -211,18 +214,44 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if err := t.prepare(); err != nil {
 		return nil, err
 	}
-	if !cfg.Resume {
-		if err := prepareOut(cfg.Out, cfg.Force); err != nil {
-			return nil, err
-		}
+	if cfg.Resume {
+		return t.run(ctx, resumeFrom)
+	}
+	_, statErr := os.Stat(cfg.Out)
+	created := errors.Is(statErr, os.ErrNotExist)
+	if err := prepareOut(cfg.Out, cfg.Force, t.inputs()); err != nil {
+		return nil, err
+	}
+	res, err := func() (*Result, error) {
 		if err := writeJSON(filepath.Join(cfg.Out, RunFile), t.runInfo(false)); err != nil {
 			return nil, err
 		}
 		if err := writeJSON(filepath.Join(cfg.Out, DrawFile), data.NewDrawRecord(t.source(), t.train, cfg.Shots, cfg.Seed)); err != nil {
 			return nil, err
 		}
+		return t.run(ctx, resumeFrom)
+	}()
+	if err != nil && !t.stepped {
+		// nothing worth resuming: leave the folder as it was, so that the same -o works again
+		clearOut(cfg.Out, created)
+		if errors.Is(err, ErrStopped) {
+			return nil, errs.Input("stopped before the first training step; nothing was written to %s", cfg.Out)
+		}
 	}
-	return t.run(ctx, resumeFrom)
+	return res, err
+}
+
+// clearOut removes what a run wrote to out (all of it: prepareOut left it empty), and out
+// itself when the run created it.
+func clearOut(out string, created bool) {
+	if created {
+		os.RemoveAll(out)
+		return
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(out, e.Name()))
+	}
 }
 
 func checkConfig(cfg *Config) error {
@@ -288,20 +317,41 @@ func (t *trainer) runInfo(finished bool) RunInfo {
 	}
 }
 
-// prepareOut makes sure out can take a new run: absent, empty, or replaced with force.
-func prepareOut(out string, force bool) error {
+// RecogniseRun returns nil when dir is the output folder of a training run (it holds nothing
+// but what a run writes), else why not.
+func RecogniseRun(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return unwrap(err)
+	}
+	for _, e := range entries {
+		switch n := e.Name(); {
+		case n == RunFile || n == DrawFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
+		default:
+			return fmt.Errorf("it holds %s, which a training run does not write", n)
+		}
+	}
+	return nil
+}
+
+// prepareOut makes sure out can take a new run: absent, empty, or a run replaced with force;
+// never one of the run's inputs or a folder holding them.
+func prepareOut(out string, force bool, inputs []string) error {
+	o := safeio.Output{Path: out, What: "a training run", Inputs: inputs, Force: force, Ours: RecogniseRun}
+	if err := o.CheckInputs(); err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(out)
 	switch {
-	case err == nil && len(entries) > 0:
-		if !force {
+	case err == nil && len(entries) == 0:
+	case err == nil && !force:
+		if RecogniseRun(out) == nil {
 			return errs.Input("%s already holds files (of an earlier run?); pass --resume %s to continue that run, --force to replace it, or give another -o", out, out)
 		}
-		for _, e := range entries {
-			switch n := e.Name(); {
-			case n == RunFile || n == DrawFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
-			default:
-				return errs.Input("%s holds %s, which a training run does not write; --force replaces only a run's folder: give another -o", out, n)
-			}
+		return o.Check()
+	case err == nil:
+		if err := o.Check(); err != nil {
+			return err
 		}
 		if err := os.RemoveAll(out); err != nil {
 			return fmt.Errorf("cannot replace %s: %w", out, err)
@@ -583,6 +633,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 				return nil, errs.Input("the loss became %v at step %d; lower the learning rates", loss, ck.Step+1)
 			}
 			ck.Step++
+			t.stepped = true
 			ck.LossSum += loss
 			ck.Seen += len(b)
 			if hasLogits {
@@ -940,7 +991,7 @@ func (t *trainer) openScorer() (*Scorer, error) {
 // truncateMetrics keeps the records of metrics.jsonl up to a checkpoint (step records up to
 // step, epoch records up to epoch), dropping what a resumed run will write again.
 func truncateMetrics(path string, step, epoch int) error {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -984,3 +1035,8 @@ func jsonNum(x float64) any {
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// inputs are the files and folders a run reads, which its output may not replace.
+func (t *trainer) inputs() []string {
+	return []string{t.cfg.Bundle, t.cfg.Data, t.cfg.SplitFile, t.cfg.Tokenizer}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/train"
 )
 
@@ -40,6 +41,13 @@ func init() {
 				tpl, err := data.ResolveTemplates(*template, *templates)
 				if err != nil {
 					return errs.AsInput(err)
+				}
+				if *confusion != "" {
+					// the matrix replaces an earlier one, never an input or a foreign file
+					o := safeio.Output{Path: *confusion, What: "a confusion matrix PNG", Inputs: []string{args[0], *params, *dataDir, *splitFile, *tok, *templates}, Replace: true, Ours: train.RecognisePNG}
+					if err := o.Check(); err != nil {
+						return err
+					}
 				}
 				ev, err := train.Evaluate(train.EvalConfig{Model: args[0], Params: *params, Data: *dataDir, Split: *split, SplitFile: *splitFile, Classes: *classes,
 					Tokenizer: *tok, Templates: tpl, Batch: *batch, Device: *device, Threads: *threads})
