@@ -93,11 +93,28 @@ func joinTowers(vm, tm *graph.Model, st *clip.Structure) (*graph.Model, map[stri
 	}
 	names := map[string]string{}
 	vals := map[*graph.Value]*graph.Value{}
+	// Each file names its own symbolic sizes (both call their batch batch_size): the text
+	// tower's that the vision tower also uses are renamed, since one name is one size.
+	visionSyms := map[string]bool{}
+	for _, v := range g.Inputs {
+		for _, d := range v.Type.Shape {
+			if d.Param != "" {
+				visionSyms[d.Param] = true
+			}
+		}
+	}
 	for _, v := range tm.Graph.Inputs {
 		if v.Const != nil {
 			continue
 		}
-		nv, err := g.AddInput(v.Name, v.Type)
+		t := v.Type
+		t.Shape = append([]graph.Dim(nil), t.Shape...)
+		for i, d := range t.Shape {
+			if visionSyms[d.Param] {
+				t.Shape[i] = graph.Sym("text_" + d.Param)
+			}
+		}
+		nv, err := g.AddInput(v.Name, t)
 		if err != nil {
 			return nil, nil, errs.Input("both towers have an input named %q", v.Name)
 		}
