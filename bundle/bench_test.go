@@ -4,10 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/skipgraph/skipgraph/clip"
-	"github.com/skipgraph/skipgraph/plugins/cskip"
-	"github.com/skipgraph/skipgraph/plugins/full"
-	"github.com/skipgraph/skipgraph/plugins/lskip"
 	"github.com/skipgraph/skipgraph/synth"
 )
 
@@ -19,28 +15,15 @@ import (
 //	go test -run '^$' -bench BuildViTB16 -benchtime 3x ./bundle
 func BenchmarkBuildViTB16(b *testing.B) {
 	for _, style := range []string{synth.StyleHF, synth.StyleOpenAI, synth.StyleOpenCLIP} {
-		res, err := synth.Build(synth.Config{Style: style, Size: "vit-b-16", Opset: 17})
-		if err != nil {
-			b.Fatal(err)
-		}
-		m := res.Models["model.onnx"]
-		st, err := clip.Discover(m)
-		if err != nil {
-			b.Fatal(err)
-		}
-		src := &SourceModel{Model: m, Structure: st}
-		for _, bc := range []struct {
-			name  string
-			specs []StrategySpec
-		}{
-			{"full", []StrategySpec{{Strategy: full.Strategy{}}}},
-			{"lskip6", []StrategySpec{{Strategy: lskip.Strategy{}, Args: map[string]string{"start": "6"}}}},
-			{"lskip6+cskip", []StrategySpec{{Strategy: lskip.Strategy{}, Args: map[string]string{"start": "6"}}, {Strategy: cskip.Strategy{}}}},
-		} {
-			b.Run(style+"/"+bc.name, func(b *testing.B) {
+		src := vitB16Source(b, style)
+		m := src.Model
+		specs := stepSpecs("6")
+		for _, name := range []string{"full", "lskip", "lskip+cskip"} {
+			b.Run(style+"/"+name, func(b *testing.B) {
 				var built *Built
+				var err error
 				for i := 0; i < b.N; i++ {
-					built, err = Build(context.Background(), src, Options{Strategies: bc.specs})
+					built, err = Build(context.Background(), src, Options{Strategies: specs[name]})
 					if err != nil {
 						b.Fatal(err)
 					}

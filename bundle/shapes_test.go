@@ -30,6 +30,22 @@ func nonZeros(g *graph.Graph) []string {
 	return out
 }
 
+// vitB16Source is a ViT-B/16-size synthetic export of a layout, in memory (weights stay lazy),
+// with its structure discovered.
+func vitB16Source(tb testing.TB, style string) *SourceModel {
+	tb.Helper()
+	res, err := synth.Build(synth.Config{Style: style, Size: "vit-b-16", Opset: 17})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := res.Models["model.onnx"]
+	st, err := clip.Discover(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &SourceModel{Model: m, Structure: st}
+}
+
 // stepSpecs are the strategies of the train steps checked here: full fine-tuning, LSkip from
 // layer start, and LSkip plus CSkip at ratio 0.5.
 func stepSpecs(start string) map[string][]StrategySpec {
@@ -47,16 +63,7 @@ func stepSpecs(start string) map[string][]StrategySpec {
 // nothing listed as dynamic in the manifest.
 func TestViTB16StaticBroadcasts(t *testing.T) {
 	for _, style := range []string{synth.StyleHF, synth.StyleOpenAI, synth.StyleOpenCLIP} {
-		res, err := synth.Build(synth.Config{Style: style, Size: "vit-b-16", Opset: 17})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := res.Models["model.onnx"]
-		st, err := clip.Discover(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src := &SourceModel{Model: m, Structure: st}
+		src := vitB16Source(t, style)
 		specs := stepSpecs("6")
 		for _, name := range []string{"full", "lskip", "lskip+cskip"} {
 			t.Run(style+"/"+name, func(t *testing.T) {

@@ -279,47 +279,35 @@ func floorDiv(x, y int64) int64 {
 
 // Min returns min(a, b): a constant when both are, one of them when provably smaller, or an
 // opaque min.
-func Min(a, b Expr) Expr {
-	if a.Equal(b) {
-		return a
-	}
-	if x, ok := a.Const(); ok {
-		if y, ok := b.Const(); ok {
-			return Int(min(x, y))
-		}
-	}
-	if d := Sub(b, a); d.nonNegative() {
-		return a
-	}
-	if d := Sub(a, b); d.nonNegative() {
-		return b
-	}
-	if a.String() > b.String() {
-		a, b = b, a
-	}
-	return apply("min", a, b)
-}
+func Min(a, b Expr) Expr { return extremum("min", a, b) }
 
 // Max returns max(a, b) likewise.
-func Max(a, b Expr) Expr {
-	if a.Equal(b) {
+func Max(a, b Expr) Expr { return extremum("max", a, b) }
+
+// extremum is min(a, b) or max(a, b) (fn), decided when the order of a and b is provable.
+func extremum(fn string, a, b Expr) Expr {
+	x, xConst := a.Const()
+	y, yConst := b.Const()
+	var aSmaller bool
+	switch {
+	case a.Equal(b):
 		return a
-	}
-	if x, ok := a.Const(); ok {
-		if y, ok := b.Const(); ok {
-			return Int(max(x, y))
+	case xConst && yConst:
+		aSmaller = x <= y
+	case Sub(b, a).nonNegative():
+		aSmaller = true
+	case Sub(a, b).nonNegative():
+		aSmaller = false
+	default:
+		if a.String() > b.String() {
+			a, b = b, a
 		}
+		return apply(fn, a, b)
 	}
-	if d := Sub(b, a); d.nonNegative() {
-		return b
-	}
-	if d := Sub(a, b); d.nonNegative() {
+	if (fn == "min") == aSmaller {
 		return a
 	}
-	if a.String() > b.String() {
-		a, b = b, a
-	}
-	return apply("max", a, b)
+	return b
 }
 
 // minOf reports whether e is min(x, c) for a constant c >= 2, and returns x.

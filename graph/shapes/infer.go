@@ -50,15 +50,7 @@ func (i *Info) Static() ([]int64, bool) {
 	if i.Rank() < 0 {
 		return nil, false
 	}
-	out := make([]int64, len(i.Shape))
-	for k, d := range i.Shape {
-		v, ok := d.Const()
-		if !ok {
-			return nil, false
-		}
-		out[k] = v
-	}
-	return out, true
+	return consts(i.Shape)
 }
 
 // Ints returns Data when every element is a known constant.
@@ -66,9 +58,14 @@ func (i *Info) Ints() ([]int64, bool) {
 	if i == nil || i.Data == nil {
 		return nil, false
 	}
-	out := make([]int64, len(i.Data))
-	for k, d := range i.Data {
-		v, ok := d.Const()
+	return consts(i.Data)
+}
+
+// consts returns the values of constant expressions, or false when one is not.
+func consts(es []Expr) ([]int64, bool) {
+	out := make([]int64, len(es))
+	for k, e := range es {
+		v, ok := e.Const()
 		if !ok {
 			return nil, false
 		}
