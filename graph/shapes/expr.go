@@ -122,6 +122,14 @@ func (e Expr) Const() (int64, bool) {
 	return 0, false
 }
 
+// Symbol returns the name of a bare symbol (a dim_param or a fresh symbol), or false.
+func (e Expr) Symbol() (string, bool) {
+	if len(e.terms) != 1 || e.terms[0].coef != 1 || len(e.terms[0].atoms) != 1 || e.terms[0].atoms[0].args != nil {
+		return "", false
+	}
+	return e.terms[0].atoms[0].name, true
+}
+
 // IsConst reports whether e is the constant n.
 func (e Expr) IsConst(n int64) bool {
 	v, ok := e.Const()

@@ -18,8 +18,11 @@ func init() {
 			c.Set(0, &Info{Ranked: true, Shape: c.freshShape(0, 2)})
 			return
 		}
-		a, ok := normAxis(c.Node.AttrInt("axis", 1), r+1)
-		if !ok {
+		a := c.Node.AttrInt("axis", 1) // in [-r, r]; negative counts from r
+		if a < 0 {
+			a += int64(r)
+		}
+		if a < 0 || a > int64(r) {
 			return
 		}
 		i := ranked(graph.Undefined, Product(x.Shape[:a]...), Product(x.Shape[a:]...))

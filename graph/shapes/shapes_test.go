@@ -87,6 +87,8 @@ func TestRules(t *testing.T) {
 		{"Reshape", []arg{in("b", "s", 768), ints(0, 0, 12, -1)}, nil, []string{"float32[b,s,12,64]"}},
 		{"Reshape", []arg{in("b", 12, "s", 64), ints(-1, 64)}, nil, []string{"float32[12*b*s,64]"}},
 		{"Flatten", []arg{in("b", 3, 4)}, nil, []string{"float32[b,12]"}},
+		{"Flatten", []arg{in("b", "s", 4)}, []graph.Attr{I("axis", -1)}, []string{"float32[b*s,4]"}},
+		{"Flatten", []arg{in("b", 3)}, []graph.Attr{I("axis", 0)}, []string{"float32[1,3*b]"}},
 		{"Transpose", []arg{in("b", "s", 12, 64)}, []graph.Attr{Is("perm", 0, 2, 1, 3)}, []string{"float32[b,12,s,64]"}},
 		{"Transpose", []arg{in("a", "b")}, nil, []string{"float32[b,a]"}},
 		{"Concat", []arg{in("b", 1, 768), in("b", 196, 768)}, []graph.Attr{I("axis", 1)}, []string{"float32[b,197,768]"}},
