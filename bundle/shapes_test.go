@@ -92,21 +92,25 @@ func TestViTB16StaticBroadcasts(t *testing.T) {
 	}
 }
 
-// TestWrittenStepsStatic converts the reference export and small synthetic exports (combined
-// and split, opsets 14 to 18) with each strategy and asserts that no written graph holds a
-// NonZero; the graphs pass ONNX's checker.
-func TestWrittenStepsStatic(t *testing.T) {
-	type source struct {
-		name string
-		path func(t *testing.T) string
-	}
-	synthSrc := func(cfg synth.Config) source {
+// tinySource is a small export to convert: a name and where to find it.
+type tinySource struct {
+	name string
+	path func(t *testing.T) string
+}
+
+// tinySources are the reference export and small synthetic exports of each layout (combined
+// and split, opsets 14 to 18, packed attention in-projection, stripped names).
+func tinySources() []tinySource {
+	synthSrc := func(cfg synth.Config) tinySource {
 		cfg.Size = "tiny"
 		name := fmt.Sprintf("%s-opset%d", cfg.Style, cfg.Opset)
 		if cfg.Split {
 			name += "-split"
 		}
-		return source{name, func(t *testing.T) string {
+		if cfg.PackedInProj {
+			name += "-packed"
+		}
+		return tinySource{name, func(t *testing.T) string {
 			dir := t.TempDir()
 			if _, err := synth.Write(cfg, dir); err != nil {
 				t.Fatal(err)
@@ -117,13 +121,20 @@ func TestWrittenStepsStatic(t *testing.T) {
 			return filepath.Join(dir, "model.onnx")
 		}}
 	}
-	sources := []source{
+	return []tinySource{
 		{"fixture", func(t *testing.T) string { return testenv.FixtureFile(t, "clip-hf-tiny/model.onnx") }},
 		synthSrc(synth.Config{Style: synth.StyleHF, Opset: 14, Split: true}),
 		synthSrc(synth.Config{Style: synth.StyleOpenAI, Opset: 17, Split: true}),
 		synthSrc(synth.Config{Style: synth.StyleOpenCLIP, Opset: 18}),
 		synthSrc(synth.Config{Style: synth.StyleOpenAI, Opset: 14, PackedInProj: true, StripNames: true}),
 	}
+}
+
+// TestWrittenStepsStatic converts the reference export and small synthetic exports (combined
+// and split, opsets 14 to 18) with each strategy and asserts that no written graph holds a
+// NonZero; the graphs pass ONNX's checker.
+func TestWrittenStepsStatic(t *testing.T) {
+	sources := tinySources()
 	for _, s := range sources {
 		for name, specs := range stepSpecs("1") {
 			t.Run(s.name+"/"+name, func(t *testing.T) {
@@ -200,156 +211,161 @@ func TestDynamicReductionsListed(t *testing.T) {
 }
 
 // TestTrainStepShapesAgreeWithORT checks the symbolic shapes of the written train steps of the
-// reference export (full fine-tuning, and LSkip+CSkip) against ONNX Runtime: every intermediate
+// small exports (full fine-tuning, and LSkip+CSkip) against ONNX Runtime: every intermediate
 // value of the forward suffix, loss, backward pass and optimizer becomes an output, one step
 // runs, and each inferred dimension, with the inputs' symbols bound to the fed sizes, must equal
 // the size ORT produced. Dimensions that depend on data (CSkip's number of kept classes) cannot
 // be evaluated and are only counted.
 func TestTrainStepShapesAgreeWithORT(t *testing.T) {
-	fixture := testenv.FixtureFile(t, "clip-hf-tiny/model.onnx")
-	minChecked := map[string]int{"full": 1500, "lskip+cskip": 800}
-	for _, name := range []string{"full", "lskip+cskip"} {
-		t.Run(name, func(t *testing.T) {
-			src, err := LoadSource(fixture)
-			if err != nil {
-				t.Fatal(err)
+	minChecked := map[string]int{"full": 1000, "lskip+cskip": 500}
+	for _, ts := range tinySources() {
+		for _, name := range []string{"full", "lskip+cskip"} {
+			t.Run(ts.name+"/"+name, func(t *testing.T) { checkStepShapes(t, ts.path(t), name, minChecked[name]) })
+		}
+	}
+}
+
+// checkStepShapes converts model with the strategies stepSpecs names and compares the train
+// step's inferred shapes with ORT's (at least min values checked).
+func checkStepShapes(t *testing.T, model, name string, min int) {
+	src, err := LoadSource(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "bundle")
+	man, err := Convert(context.Background(), src, out, Options{Strategies: stepSpecs("1")[name]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds := RandomInputs(rand.New(rand.NewPCG(3, 4)), man, 3, 5)
+	if rec := man.Graphs["features"]; rec != nil {
+		s, err := runtime.NewSession(filepath.Join(out, rec.File), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fin := map[string]*tensorio.Tensor{}
+		for _, in := range rec.Inputs {
+			fin[in.Name] = feeds[in.Name]
+		}
+		states, err := s.Run(fin)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(feeds, states)
+	}
+	params, err := InitialParams(out, man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(feeds, params)
+	rec := man.Graphs["train_step"]
+	for _, in := range rec.Inputs {
+		switch in.Role {
+		case "optimizer_state":
+			p := params[in.Param]
+			feeds[in.Name], _ = tensorio.New(p.DType, p.Shape...)
+		case "lr", "step":
+			feeds[in.Name] = tensorio.Scalar(float32(1e-3))
+		}
+	}
+	m, err := onnxio.Load(filepath.Join(out, rec.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Graph
+	bind := map[string]int64{}
+	ins := map[string]*tensorio.Tensor{}
+	for _, in := range g.Inputs {
+		f := feeds[in.Name]
+		if f == nil {
+			if in.Const == nil {
+				t.Fatalf("no feed for input %s", in.Name)
 			}
-			out := filepath.Join(t.TempDir(), "bundle")
-			man, err := Convert(context.Background(), src, out, Options{Strategies: stepSpecs("1")[name]})
-			if err != nil {
-				t.Fatal(err)
+			continue
+		}
+		ins[in.Name] = f
+		for k, d := range in.Type.Shape {
+			if d.Param != "" && k < len(f.Shape) {
+				bind[d.Param] = f.Shape[k]
 			}
-			feeds := RandomInputs(rand.New(rand.NewPCG(3, 4)), man, 3, 5)
-			if rec := man.Graphs["features"]; rec != nil {
-				s, err := runtime.NewSession(filepath.Join(out, rec.File), nil)
-				if err != nil {
-					t.Fatal(err)
+		}
+	}
+	f := shapes.New()
+	infos := map[string]*shapes.Info{}
+	for _, n := range g.Nodes() {
+		for _, o := range n.Outputs() {
+			if o == nil || n.OpType == "Constant" {
+				continue
+			}
+			i := f.Infer(o)
+			if i.Rank() < 0 || i.Elem == graph.Undefined {
+				t.Errorf("%s %s: inferred %v", n.OpType, o.Name, i)
+				continue
+			}
+			if i.Rank() == 0 {
+				continue // the runtime does not hand back rank-0 outputs
+			}
+			infos[o.Name] = i
+			if !o.IsGraphOutput() {
+				o.Type = graph.Type{Elem: i.Elem}
+				g.AddOutput(o)
+			}
+		}
+	}
+	encoded, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runtime.NewSessionFromBytes("train-step-all-values", encoded, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Run(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A size that depends on data (CSkip's K) is a fresh symbol: bind each to the size
+	// ORT gave the first value that has it alone on an axis; the other values' sizes
+	// built from it are then checked.
+	fresh := 0
+	for _, name := range slices.Sorted(maps.Keys(infos)) {
+		for k, d := range infos[name].Shape {
+			if sym, ok := d.Symbol(); ok && d.Unknown() && got[name] != nil {
+				if _, bound := bind[sym]; !bound {
+					bind[sym] = got[name].Shape[k]
+					fresh++
 				}
-				fin := map[string]*tensorio.Tensor{}
-				for _, in := range rec.Inputs {
-					fin[in.Name] = feeds[in.Name]
-				}
-				states, err := s.Run(fin)
-				s.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				maps.Copy(feeds, states)
 			}
-			params, err := InitialParams(out, man)
-			if err != nil {
-				t.Fatal(err)
+		}
+	}
+	checked, dataDependent := 0, 0
+	for _, name := range slices.Sorted(maps.Keys(infos)) {
+		inf, v := infos[name], got[name]
+		if v == nil {
+			t.Errorf("%s: no output from ORT", name)
+			continue
+		}
+		want := make([]int64, len(inf.Shape))
+		ok := true
+		for k, d := range inf.Shape {
+			want[k], ok = d.Eval(bind)
+			if !ok {
+				break
 			}
-			maps.Copy(feeds, params)
-			rec := man.Graphs["train_step"]
-			for _, in := range rec.Inputs {
-				switch in.Role {
-				case "optimizer_state":
-					p := params[in.Param]
-					feeds[in.Name], _ = tensorio.New(p.DType, p.Shape...)
-				case "lr", "step":
-					feeds[in.Name] = tensorio.Scalar(float32(1e-3))
-				}
-			}
-			m, err := onnxio.Load(filepath.Join(out, rec.File))
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := m.Graph
-			bind := map[string]int64{}
-			ins := map[string]*tensorio.Tensor{}
-			for _, in := range g.Inputs {
-				f := feeds[in.Name]
-				if f == nil {
-					if in.Const == nil {
-						t.Fatalf("no feed for input %s", in.Name)
-					}
-					continue
-				}
-				ins[in.Name] = f
-				for k, d := range in.Type.Shape {
-					if d.Param != "" && k < len(f.Shape) {
-						bind[d.Param] = f.Shape[k]
-					}
-				}
-			}
-			f := shapes.New()
-			infos := map[string]*shapes.Info{}
-			for _, n := range g.Nodes() {
-				for _, o := range n.Outputs() {
-					if o == nil || n.OpType == "Constant" {
-						continue
-					}
-					i := f.Infer(o)
-					if i.Rank() < 0 || i.Elem == graph.Undefined {
-						t.Errorf("%s %s: inferred %v", n.OpType, o.Name, i)
-						continue
-					}
-					if i.Rank() == 0 {
-						continue // the runtime does not hand back rank-0 outputs
-					}
-					infos[o.Name] = i
-					if !o.IsGraphOutput() {
-						o.Type = graph.Type{Elem: i.Elem}
-						g.AddOutput(o)
-					}
-				}
-			}
-			model, err := onnxio.Encode(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := runtime.NewSessionFromBytes("train-step-all-values", model, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			got, err := s.Run(ins)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// A size that depends on data (CSkip's K) is a fresh symbol: bind each to the size
-			// ORT gave the first value that has it alone on an axis; the other values' sizes
-			// built from it are then checked.
-			fresh := 0
-			for _, name := range slices.Sorted(maps.Keys(infos)) {
-				for k, d := range infos[name].Shape {
-					if sym, ok := d.Symbol(); ok && d.Unknown() && got[name] != nil {
-						if _, bound := bind[sym]; !bound {
-							bind[sym] = got[name].Shape[k]
-							fresh++
-						}
-					}
-				}
-			}
-			checked, dataDependent := 0, 0
-			for _, name := range slices.Sorted(maps.Keys(infos)) {
-				inf, v := infos[name], got[name]
-				if v == nil {
-					t.Errorf("%s: no output from ORT", name)
-					continue
-				}
-				want := make([]int64, len(inf.Shape))
-				ok := true
-				for k, d := range inf.Shape {
-					want[k], ok = d.Eval(bind)
-					if !ok {
-						break
-					}
-				}
-				if !ok {
-					dataDependent++
-					continue
-				}
-				if !slices.Equal(v.Shape, want) {
-					t.Errorf("%s (%v): ORT gives shape %v, inference %v with %v", name, inf, v.Shape, want, bind)
-				}
-				checked++
-			}
-			t.Logf("%d values checked, %d not evaluated; %d data-dependent sizes bound from ORT; %v", checked, dataDependent, fresh, bind)
-			if checked < minChecked[name] || dataDependent > 0 {
-				t.Errorf("%d values checked (want %d or more), %d not evaluated", checked, minChecked[name], dataDependent)
-			}
-		})
+		}
+		if !ok {
+			dataDependent++
+			continue
+		}
+		if !slices.Equal(v.Shape, want) {
+			t.Errorf("%s (%v): ORT gives shape %v, inference %v with %v", name, inf, v.Shape, want, bind)
+		}
+		checked++
+	}
+	t.Logf("%d values checked, %d not evaluated; %d data-dependent sizes bound from ORT; %v", checked, dataDependent, fresh, bind)
+	if checked < min || dataDependent > 0 {
+		t.Errorf("%d values checked (want %d or more), %d not evaluated", checked, min, dataDependent)
 	}
 }
