@@ -13,8 +13,8 @@ import (
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
-	"github.com/skipgraph/skipgraph/graph/shapes"
 	"github.com/skipgraph/skipgraph/internal/onnxcheck"
+	"github.com/skipgraph/skipgraph/internal/shapecheck"
 	"github.com/skipgraph/skipgraph/internal/testenv"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/full"
@@ -226,8 +226,11 @@ func TestTrainStepShapesAgreeWithORT(t *testing.T) {
 }
 
 // checkStepShapes converts model with the strategies stepSpecs names and compares the train
-// step's inferred shapes with ORT's (at least min values checked).
-func checkStepShapes(t *testing.T, model, name string, min int) {
+// step's inferred shapes with ORT's (at least least values checked). A size that depends on
+// data (CSkip's K) is bound from ORT's first value holding it; the sizes built from it are
+// checked.
+func checkStepShapes(t *testing.T, model, name string, least int) {
+	t.Helper()
 	src, err := LoadSource(model)
 	if err != nil {
 		t.Fatal(err)
@@ -273,46 +276,17 @@ func checkStepShapes(t *testing.T, model, name string, min int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := m.Graph
-	bind := map[string]int64{}
 	ins := map[string]*tensorio.Tensor{}
-	for _, in := range g.Inputs {
-		f := feeds[in.Name]
-		if f == nil {
-			if in.Const == nil {
-				t.Fatalf("no feed for input %s", in.Name)
-			}
-			continue
-		}
-		ins[in.Name] = f
-		for k, d := range in.Type.Shape {
-			if d.Param != "" && k < len(f.Shape) {
-				bind[d.Param] = f.Shape[k]
-			}
+	for _, in := range m.Graph.Inputs {
+		if f := feeds[in.Name]; f != nil {
+			ins[in.Name] = f
+		} else if in.Const == nil {
+			t.Fatalf("no feed for input %s", in.Name)
 		}
 	}
-	f := shapes.New()
-	infos := map[string]*shapes.Info{}
-	for _, n := range g.Nodes() {
-		for _, o := range n.Outputs() {
-			if o == nil || n.OpType == "Constant" {
-				continue
-			}
-			i := f.Infer(o)
-			if i.Rank() < 0 || i.Elem == graph.Undefined {
-				t.Errorf("%s %s: inferred %v", n.OpType, o.Name, i)
-				continue
-			}
-			if i.Rank() == 0 {
-				continue // the runtime does not hand back rank-0 outputs
-			}
-			infos[o.Name] = i
-			if !o.IsGraphOutput() {
-				o.Type = graph.Type{Elem: i.Elem}
-				g.AddOutput(o)
-			}
-		}
-	}
+	bind := map[string]int64{}
+	shapecheck.Bind(m.Graph, ins, bind)
+	infos := shapecheck.Expose(t, m, false)
 	encoded, err := onnxio.Encode(m)
 	if err != nil {
 		t.Fatal(err)
@@ -326,46 +300,10 @@ func checkStepShapes(t *testing.T, model, name string, min int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A size that depends on data (CSkip's K) is a fresh symbol: bind each to the size
-	// ORT gave the first value that has it alone on an axis; the other values' sizes
-	// built from it are then checked.
-	fresh := 0
-	for _, name := range slices.Sorted(maps.Keys(infos)) {
-		for k, d := range infos[name].Shape {
-			if sym, ok := d.Symbol(); ok && d.Unknown() && got[name] != nil {
-				if _, bound := bind[sym]; !bound {
-					bind[sym] = got[name].Shape[k]
-					fresh++
-				}
-			}
-		}
-	}
-	checked, dataDependent := 0, 0
-	for _, name := range slices.Sorted(maps.Keys(infos)) {
-		inf, v := infos[name], got[name]
-		if v == nil {
-			t.Errorf("%s: no output from ORT", name)
-			continue
-		}
-		want := make([]int64, len(inf.Shape))
-		ok := true
-		for k, d := range inf.Shape {
-			want[k], ok = d.Eval(bind)
-			if !ok {
-				break
-			}
-		}
-		if !ok {
-			dataDependent++
-			continue
-		}
-		if !slices.Equal(v.Shape, want) {
-			t.Errorf("%s (%v): ORT gives shape %v, inference %v with %v", name, inf, v.Shape, want, bind)
-		}
-		checked++
-	}
+	fresh := shapecheck.BindFresh(infos, got, bind)
+	checked, dataDependent := shapecheck.Compare(t, infos, got, bind)
 	t.Logf("%d values checked, %d not evaluated; %d data-dependent sizes bound from ORT; %v", checked, dataDependent, fresh, bind)
-	if checked < min || dataDependent > 0 {
-		t.Errorf("%d values checked (want %d or more), %d not evaluated", checked, min, dataDependent)
+	if checked < least || dataDependent > 0 {
+		t.Errorf("%d values checked (want %d or more), %d not evaluated", checked, least, dataDependent)
 	}
 }
