@@ -170,7 +170,17 @@ func joinTowers(vm, tm *graph.Model, st *clip.Structure) (*graph.Model, map[stri
 	sim := b.Op("MatMul", []*graph.Value{txtN, b.Op("Transpose", []*graph.Value{imgN}, graph.IntsAttr("perm", 1, 0))})
 	lpt := b.Op("Mul", []*graph.Value{sim, b.Scalar(graph.Float, clip.DefaultLogitScale)})
 	lpi := b.Op("Transpose", []*graph.Value{lpt}, graph.IntsAttr("perm", 1, 0))
+	// the head's batch axes are the towers' input batch axes (after the renaming above)
 	classes, images := graph.Sym("text_batch_size"), graph.Sym("image_batch_size")
+	batchOf := func(names []string, d *graph.Dim) {
+		if len(names) > 0 {
+			if v := g.Value(names[0]); v != nil && len(v.Type.Shape) > 0 && (v.Type.Shape[0].Param != "" || v.Type.Shape[0].Known()) {
+				*d = v.Type.Shape[0]
+			}
+		}
+	}
+	batchOf(st.Vision.Inputs, &images)
+	batchOf(st.Text.Inputs, &classes)
 	embed := graph.UnknownDim()
 	if st.Vision.Projection != nil {
 		embed = graph.Fixed(int64(st.Vision.Projection.OutFeatures))
