@@ -225,12 +225,30 @@ func stateAxes(t *clip.Tower) []string {
 	return []string{batch, "sequence", "width"}
 }
 
-// stateType is the type of a tower's cached residual stream.
-func stateType(t *clip.Tower) graph.Type {
+// stateType is the type of a tower's cached residual stream. Its batch axis (and the text
+// sequence axis, when the model does not fix it) is the tower's first input's, so that the
+// train step's shapes can be proved equal to those of inputs it still reads (an attention
+// mask); otherwise the axes get names of their own.
+func stateType(m *graph.Model, t *clip.Tower) graph.Type {
 	axes := stateAxes(t)
+	batch := graph.Sym(string(t.Kind) + "_batch")
+	if t.Kind == clip.Text {
+		batch = graph.Sym("text_classes")
+	}
 	seq := graph.Sym(string(t.Kind) + "_sequence")
 	if t.SeqLen > 0 {
 		seq = graph.Fixed(int64(t.SeqLen))
+	}
+	if len(t.Inputs) > 0 {
+		if in := m.Graph.Value(t.Inputs[0]); in != nil && in.IsGraphInput() && len(in.Type.Shape) >= 1 {
+			named := func(d graph.Dim) bool { return d.Param != "" || d.Known() }
+			if d := in.Type.Shape[0]; named(d) {
+				batch = d
+			}
+			if d := in.Type.Shape; t.Kind == clip.Text && t.SeqLen <= 0 && len(d) == 2 && named(d[1]) {
+				seq = d[1]
+			}
+		}
 	}
 	dims := make([]graph.Dim, 3)
 	for i, a := range axes {
@@ -240,7 +258,7 @@ func stateType(t *clip.Tower) graph.Type {
 		case "width":
 			dims[i] = graph.Fixed(int64(t.Width))
 		default:
-			dims[i] = graph.Sym(string(t.Kind) + "_" + a)
+			dims[i] = batch
 		}
 	}
 	return graph.Type{Elem: graph.Float, Shape: dims, HasShape: true}
@@ -252,7 +270,7 @@ func buildFeatures(src *SourceModel, cuts map[string]*graph.Value) (*graph.Model
 	var outs []rewrite.CutPoint
 	for _, tower := range slices.Sorted(maps.Keys(cuts)) {
 		v := m.Graph.Value(cuts[tower].Name)
-		outs = append(outs, rewrite.CutPoint{Value: v, Name: stateName(tower), Type: stateType(src.Structure.Tower(clip.TowerKind(tower)))})
+		outs = append(outs, rewrite.CutPoint{Value: v, Name: stateName(tower), Type: stateType(src.Model, src.Structure.Tower(clip.TowerKind(tower)))})
 	}
 	if err := rewrite.KeepOutputs(m.Graph, outs); err != nil {
 		return nil, err

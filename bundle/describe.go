@@ -5,11 +5,12 @@ import (
 
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/grad"
 )
 
 // describe records a graph's inputs and outputs with their roles and origins.
 func describe(file string, m *graph.Model, man *Manifest) *GraphRecord {
-	rec := &GraphRecord{File: file}
+	rec := &GraphRecord{File: file, DynamicReductions: grad.DynamicReductions(m.Graph)}
 	for _, v := range m.Graph.Inputs {
 		rec.Inputs = append(rec.Inputs, inputRecord(v, man))
 	}

@@ -112,6 +112,11 @@ type GraphRecord struct {
 	File    string     `json:"file"`
 	Inputs  []IORecord `json:"inputs"`
 	Outputs []IORecord `json:"outputs"`
+	// DynamicReductions names the NonZero nodes of broadcast reductions whose axes are found at
+	// run time, because the shapes could not be proved (with the gradient each serves). On an
+	// accelerator each copies data to the host during the step. Empty when every shape is
+	// proved.
+	DynamicReductions []string `json:"dynamic_reductions,omitempty"`
 }
 
 // IORecord is one input or output of a graph.

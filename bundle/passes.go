@@ -86,7 +86,7 @@ func init() {
 			g, st := c.Graph(), ts.src.Structure
 			var cps []rewrite.CutPoint
 			for _, tower := range slices.Sorted(maps.Keys(ts.cuts)) {
-				cps = append(cps, rewrite.CutPoint{Value: g.Value(ts.cuts[tower].Name), Name: stateName(tower), Type: stateType(st.Tower(clip.TowerKind(tower)))})
+				cps = append(cps, rewrite.CutPoint{Value: g.Value(ts.cuts[tower].Name), Name: stateName(tower), Type: stateType(ts.src.Model, st.Tower(clip.TowerKind(tower)))})
 			}
 			if len(cps) == 0 {
 				return false, nil

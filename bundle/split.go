@@ -93,11 +93,28 @@ func joinTowers(vm, tm *graph.Model, st *clip.Structure) (*graph.Model, map[stri
 	}
 	names := map[string]string{}
 	vals := map[*graph.Value]*graph.Value{}
+	// Each file names its own symbolic sizes (both call their batch batch_size): the text
+	// tower's that the vision tower also uses are renamed, since one name is one size.
+	visionSyms := map[string]bool{}
+	for _, v := range g.Inputs {
+		for _, d := range v.Type.Shape {
+			if d.Param != "" {
+				visionSyms[d.Param] = true
+			}
+		}
+	}
 	for _, v := range tm.Graph.Inputs {
 		if v.Const != nil {
 			continue
 		}
-		nv, err := g.AddInput(v.Name, v.Type)
+		t := v.Type
+		t.Shape = append([]graph.Dim(nil), t.Shape...)
+		for i, d := range t.Shape {
+			if visionSyms[d.Param] {
+				t.Shape[i] = graph.Sym("text_" + d.Param)
+			}
+		}
+		nv, err := g.AddInput(v.Name, t)
 		if err != nil {
 			return nil, nil, errs.Input("both towers have an input named %q", v.Name)
 		}
@@ -153,7 +170,17 @@ func joinTowers(vm, tm *graph.Model, st *clip.Structure) (*graph.Model, map[stri
 	sim := b.Op("MatMul", []*graph.Value{txtN, b.Op("Transpose", []*graph.Value{imgN}, graph.IntsAttr("perm", 1, 0))})
 	lpt := b.Op("Mul", []*graph.Value{sim, b.Scalar(graph.Float, clip.DefaultLogitScale)})
 	lpi := b.Op("Transpose", []*graph.Value{lpt}, graph.IntsAttr("perm", 1, 0))
+	// the head's batch axes are the towers' input batch axes (after the renaming above)
 	classes, images := graph.Sym("text_batch_size"), graph.Sym("image_batch_size")
+	batchOf := func(names []string, d *graph.Dim) {
+		if len(names) > 0 {
+			if v := g.Value(names[0]); v != nil && len(v.Type.Shape) > 0 && (v.Type.Shape[0].Param != "" || v.Type.Shape[0].Known()) {
+				*d = v.Type.Shape[0]
+			}
+		}
+	}
+	batchOf(st.Vision.Inputs, &images)
+	batchOf(st.Text.Inputs, &classes)
 	embed := graph.UnknownDim()
 	if st.Vision.Projection != nil {
 		embed = graph.Fixed(int64(st.Vision.Projection.OutFeatures))

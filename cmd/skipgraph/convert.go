@@ -126,4 +126,25 @@ func printBundleSummary(dir string, man *bundle.Manifest, took time.Duration) {
 		}
 		fmt.Fprintf(out, "  %-16s %3d inputs, %3d outputs, %s\n", g.File, len(g.Inputs), len(g.Outputs), size)
 	}
+	if ts := man.Graphs["train_step"]; ts != nil {
+		printDynamicReductions(ts.DynamicReductions)
+	}
+}
+
+// printDynamicReductions says whether the train step's broadcast reductions were all proved
+// static, or lists those found at run time (host syncs on an accelerator).
+func printDynamicReductions(dyn []string) {
+	if len(dyn) == 0 {
+		fmt.Fprintf(out, "  shapes: every broadcast reduction static (0 dynamic, no NonZero)\n")
+		return
+	}
+	fmt.Fprintf(out, "  shapes: %d dynamic broadcast reductions (NonZero: a device-to-host sync per step on CUDA)\n", len(dyn))
+	const show = 10
+	for i, d := range dyn {
+		if i == show {
+			fmt.Fprintf(out, "    ... and %d more (manifest.json: graphs.train_step.dynamic_reductions)\n", len(dyn)-show)
+			break
+		}
+		fmt.Fprintf(out, "    %s\n", d)
+	}
 }

@@ -286,21 +286,12 @@ func (bw *backward) visit(n *graph.Node, needed map[*graph.Value]bool) error {
 	return nil
 }
 
-// hint records that gradient gv has the element type and rank of the forward value v.
+// hint records that gradient gv has the element type and shape of the forward value v.
 func (bw *backward) hint(gv, v *graph.Value) {
 	if gv == nil || gv.Type.HasShape || gv.Const != nil {
 		return
 	}
-	if _, known := bw.inf.dt[gv]; !known {
-		if dt := bw.inf.dtype(v); dt != graph.Undefined {
-			bw.inf.dt[gv] = dt
-		}
-	}
-	if r, known := bw.inf.rk[gv]; !known || r < 0 {
-		if r := bw.inf.rank(v); r >= 0 {
-			bw.inf.rk[gv] = r
-		}
-	}
+	bw.inf.hint(gv, v)
 }
 
 // topoOrder returns the nodes in a topological order (the graph's order where it allows).

@@ -1,8 +1,9 @@
 package grad
 
 import (
+	"strings"
+
 	"github.com/skipgraph/skipgraph/graph"
-	"slices"
 )
 
 // This file holds the small emitters rules share. They target opset 13 or newer (axes of
@@ -110,60 +111,61 @@ func oneElem(dt graph.DType, x float64) *graph.Tensor {
 
 // ReduceTo sums a gradient g, computed for the broadcast shape, down to the shape of input x
 // (numpy broadcasting). like, when not nil, is a value known to have g's shape (usually the
-// forward output), which helps the static analysis.
+// forward output). When the symbolic shapes prove which axes x was broadcast along, this is a
+// ReduceSum over constant axes; otherwise the axes are found at run time (DynamicReductionDoc).
 func (c *Context) ReduceTo(g, x, like *graph.Value) *graph.Value {
-	if like == nil {
-		like = g
-	}
 	inf := c.bw.inf
-	xs, xStatic := inf.staticShape(x)
-	rg, rx := inf.rank(like), inf.rank(x)
-	if rx < 0 && xStatic {
-		rx = len(xs)
-	}
-	if gs, ok := inf.staticShape(like); ok {
-		rg = len(gs)
-		if xStatic && slices.Equal(gs, xs) {
-			return g
-		}
-	}
-	if rx == 0 {
+	xi, gi := inf.info(x), inf.info(g)
+	if xi.Rank() == 0 {
 		return c.SumAxes(g, false)
 	}
-	if inf.sameShape(x, like) {
-		return g
+	lead, inner, ok := inf.broadcastAxes(xi, gi)
+	if !ok && like != nil {
+		// like has g's shape; its inference may prove more (gradients add up contributions)
+		gi = inf.info(like)
+		lead, inner, ok = inf.broadcastAxes(xi, gi)
 	}
-	if axes, ok := inf.reducedFrom(x, like); ok {
-		// x is a keepdims reduction of a value shaped like g: sum over the same axes.
-		return c.SumAxes(g, true, axes...)
-	}
-	if xStatic && rg >= 0 {
-		// Static: the leading axes g has in excess, plus the axes where x has size 1.
-		var axes []int64
-		inner := false
-		for i := 0; i < rg-len(xs); i++ {
-			axes = append(axes, int64(i))
-		}
-		for i, d := range xs {
-			if d == 1 {
-				axes = append(axes, int64(rg-len(xs)+i))
-				inner = true
-			}
-		}
-		if len(axes) == 0 {
+	if ok {
+		switch {
+		case len(lead) == 0 && len(inner) == 0:
 			return g
+		case len(inner) == 0:
+			return c.SumAxes(g, false, lead...)
 		}
-		if !inner {
-			return c.SumAxes(g, false, axes...)
+		s := c.SumAxes(g, true, append(append([]int64(nil), lead...), inner...)...)
+		if len(lead) > 0 {
+			s = c.Op("Squeeze", []*graph.Value{s, c.Ints(lead...)})
 		}
-		return c.Reshape(c.SumAxes(g, true, axes...), c.Ints(xs...))
+		return s
 	}
-	// Dynamic: pad Shape(x) with leading ones to the rank of g, reduce where the padded shape is 1.
+	return c.reduceToDynamic(g, x, gi.Rank(), xi.Rank())
+}
+
+// DynamicReductionDoc starts the doc string of the NonZero node of a broadcast reduction whose
+// axes are found at run time (its shapes could not be proved); on an accelerator it copies data
+// to the host in the middle of a step.
+const DynamicReductionDoc = "dynamic broadcast reduction"
+
+// DynamicReductions lists the dynamic broadcast reductions of g: each NonZero node that
+// ReduceTo emitted, as "name: doc" (the doc names the gradient it serves).
+func DynamicReductions(g *graph.Graph) []string {
+	var out []string
+	for _, n := range g.Nodes() {
+		if n.OpType == "NonZero" && strings.HasPrefix(n.Doc, DynamicReductionDoc) {
+			out = append(out, n.Name+": "+n.Doc)
+		}
+	}
+	return out
+}
+
+// reduceToDynamic pads Shape(x) with leading ones to the rank of g and reduces where the padded
+// shape is 1 (ranks rg, rx: -1 when unknown).
+func (c *Context) reduceToDynamic(g, x *graph.Value, rg, rx int) *graph.Value {
 	sx := c.Shape(x)
 	padded := sx
 	switch {
 	case rg >= 0 && rx >= 0 && rg == rx:
-	case rg >= 0 && rx >= 0:
+	case rg >= 0 && rx >= 0 && rg > rx:
 		ones := make([]int64, rg-rx)
 		for i := range ones {
 			ones[i] = 1
@@ -175,6 +177,10 @@ func (c *Context) ReduceTo(g, x, like *graph.Value) *graph.Value {
 		padded = c.Op("Concat", []*graph.Value{ones, sx}, graph.IntAttr("axis", 0))
 	}
 	isOne := c.Op("Equal", []*graph.Value{padded, c.Ints(1)})
-	axes := c.Reshape(c.Op("NonZero", []*graph.Value{isOne}), c.Ints(-1))
+	nz := c.Op("NonZero", []*graph.Value{isOne})
+	if n, _ := nz.Producer(); n != nil {
+		n.Doc = DynamicReductionDoc + " for the gradient of " + c.Node.OpType + " node " + c.Node.Name + " (input " + x.Name + ")"
+	}
+	axes := c.Reshape(nz, c.Ints(-1))
 	return c.Reshape(c.SumAxesV(g, axes, true), sx)
 }

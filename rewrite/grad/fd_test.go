@@ -35,6 +35,8 @@ type fdInput struct {
 	lo, hi float64
 	// noRank declares the input without a shape, so that the rules see an unknown rank.
 	noRank bool
+	// syms, when set, declares the axes with these dim_params ("" keeps the size).
+	syms []string
 }
 
 // fdCase is one finite-difference check.
@@ -45,6 +47,8 @@ type fdCase struct {
 	build  func(b *graph.Builder, in []*graph.Value) *graph.Value
 	eps    float64 // 1e-6 when 0
 	tol    float64 // 1e-4 when 0
+	// static: the shapes prove every broadcast reduction of the case's own nodes (no NonZero).
+	static bool
 }
 
 // checkerWanted reports whether ONNX's checker should run on the graphs these tests build: when
@@ -134,6 +138,11 @@ func fdModel(tc fdCase) (*graph.Model, []*graph.Value, *graph.Value, error) {
 		typ := graph.TensorType(dt, in.shape...)
 		if in.noRank {
 			typ = graph.Type{Elem: dt}
+		}
+		for i, name := range in.syms {
+			if name != "" {
+				typ.Shape[i] = graph.Sym(name)
+			}
 		}
 		v, err := g.AddInput(in.name, typ)
 		if err != nil {
@@ -240,6 +249,14 @@ func checkFD(t *testing.T, tc fdCase, dir string) (float64, string) {
 	if err != nil {
 		t.Fatalf("backward: %v", err)
 	}
+	if tc.static {
+		// (the loss's product with a constant of the concrete shape may stay dynamic)
+		for _, d := range DynamicReductions(g) {
+			if strings.HasPrefix(d, "grad/fwd/") {
+				t.Errorf("%s: dynamic reduction %s", tc.name, d)
+			}
+		}
+	}
 	for _, p := range params {
 		gv := grads[p]
 		if gv.IsGraphOutput() || gv.IsGraphInput() || gv.Const != nil {
@@ -326,6 +343,9 @@ func p32(name string, shape ...int64) fdInput {
 }
 func pos(in fdInput) fdInput    { in.lo, in.hi = 0.5, 2; return in }
 func noRank(in fdInput) fdInput { in.noRank = true; return in }
+
+// sym declares in's axes with dim_params ("" keeps an axis' size).
+func sym(in fdInput, names ...string) fdInput { in.syms = names; return in }
 func ints(name string, shape []int64, v ...int64) fdInput {
 	return fdInput{name: name, shape: shape, ints: v}
 }

@@ -69,30 +69,24 @@ func matMulGrad(c *Context) error {
 	case ra == 1:
 		// a [K] acts as [1, K]; g [..., N] as [..., 1, N].
 		a2, g2 := c.Unsqueeze(a, 0), c.Unsqueeze(g, -2)
-		c.bw.inf.rk[a2], c.bw.inf.rk[g2] = 2, rb
 		if c.Need(0) {
 			da := c.matMul(g2, c.swapLast(b, rb))
-			c.bw.inf.rk[da] = rb
 			c.SetGI(0, c.ReshapeLike(c.ReduceTo(da, a2, nil), a))
 		}
 		if c.Need(1) {
 			db := c.matMul(c.Transpose(a2, 1, 0), g2)
-			c.bw.inf.rk[db] = rb
 			c.SetGI(1, c.ReduceTo(db, b, nil))
 		}
 		return nil
 	case rb == 1:
 		// b [K] acts as [K, 1]; g [..., M] as [..., M, 1].
 		b2, g2 := c.Unsqueeze(b, 1), c.Unsqueeze(g, -1)
-		c.bw.inf.rk[b2], c.bw.inf.rk[g2] = 2, ra
 		if c.Need(0) {
 			da := c.matMul(g2, c.Transpose(b2, 1, 0))
-			c.bw.inf.rk[da] = ra
 			c.SetGI(0, c.ReduceTo(da, a, nil))
 		}
 		if c.Need(1) {
 			db := c.matMul(c.swapLast(a, ra), g2)
-			c.bw.inf.rk[db] = ra
 			c.SetGI(1, c.ReshapeLike(c.ReduceTo(db, b2, nil), b))
 		}
 		return nil
@@ -102,15 +96,12 @@ func matMulGrad(c *Context) error {
 		c.SetGI(1, c.matMul(c.Transpose(a, 1, 0), g))
 		return nil
 	}
-	r := max(ra, rb)
 	if c.Need(0) {
 		da := c.matMul(g, c.swapLast(b, rb))
-		c.bw.inf.rk[da] = r
 		c.SetGI(0, c.ReduceTo(da, a, nil))
 	}
 	if c.Need(1) {
 		db := c.matMul(c.swapLast(a, ra), g)
-		c.bw.inf.rk[db] = r
 		c.SetGI(1, c.ReduceTo(db, b, nil))
 	}
 	return nil

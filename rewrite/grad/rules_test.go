@@ -21,9 +21,19 @@ func TestFDElementwise(t *testing.T) {
 		{name: "Add/scalar", inputs: []fdInput{p64("a", 2, 3), p64("b")}, build: op("Add")},
 		{name: "Add/unknown-rank", inputs: []fdInput{noRank(p64("a", 2, 3, 4)), noRank(p64("b", 3, 1))}, build: op("Add")},
 		{name: "Add/bcast-activations", inputs: []fdInput{p64("a", 2, 1, 4), p64("b", 3, 1)}, build: func(b *graph.Builder, in []*graph.Value) *graph.Value {
-			// no static shapes on the operands: the dynamic broadcast reduction
+			// operands without recorded shapes: inference gives them the inputs'
 			return b.Op("Add", []*graph.Value{b.Op("Exp", in[:1]), b.Op("Exp", in[1:])})
-		}},
+		}, static: true},
+		{name: "Add/symbolic-bcast", inputs: []fdInput{sym(p64("a", 2, 1, 4), "b", "", "s"), sym(p64("c", 2, 3, 1), "b", "", "")}, build: func(b *graph.Builder, in []*graph.Value) *graph.Value {
+			return b.Op("Add", []*graph.Value{b.Op("Exp", in[:1]), b.Op("Tanh", in[1:])})
+		}, static: true},
+		{name: "Mul/symbolic-reshaped", inputs: []fdInput{sym(p64("x", 2, 3, 4), "b", "s", ""), p64("w", 2, 1)}, build: func(b *graph.Builder, in []*graph.Value) *graph.Value {
+			// x viewed as [b, s, 2, 2] through a shape computed from x, times w [2, 1]
+			zero := b.Const(graph.FromInt64(nil, []int64{0}))
+			bsz := b.Op("Unsqueeze", []*graph.Value{b.Op("Gather", []*graph.Value{b.Op("Shape", in[:1]), zero}), b.Int64s(0)})
+			v := b.Op("Reshape", []*graph.Value{in[0], b.Op("Concat", []*graph.Value{bsz, b.Int64s(-1, 2, 2)}, graph.IntAttr("axis", 0))})
+			return b.Op("Mul", []*graph.Value{v, in[1]})
+		}, static: true},
 		{name: "Sub/keepdims-mean", inputs: []fdInput{p64("x", 2, 3, 4)}, build: func(b *graph.Builder, in []*graph.Value) *graph.Value {
 			// x - mean(x): proved same shape, and reduced over the mean's axes
 			e := b.Op("Exp", in)
