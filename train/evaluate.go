@@ -72,7 +72,7 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 		modelPath = filepath.Join(cfg.Model, rec.File)
 		near = bundleNear(cfg.Model, man)
 		if cfg.Params != "" {
-			if params, err = LoadParams(cfg.Params); err != nil {
+			if params, err = LoadParams(cfg.Params, man); err != nil {
 				return nil, err
 			}
 			if err := checkParams(man, params, cfg.Params); err != nil {

@@ -48,7 +48,7 @@ func Export(cfg ExportConfig) ([]string, error) {
 	if _, err := os.Stat(cfg.Out); err == nil && !cfg.Force {
 		return nil, errs.Input("%s already exists; remove it or pass --force to replace it", cfg.Out)
 	}
-	params, err := LoadParams(cfg.Params)
+	params, err := LoadParams(cfg.Params, man)
 	if err != nil {
 		return nil, err
 	}

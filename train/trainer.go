@@ -90,8 +90,8 @@ type StepInfo struct {
 
 // Result summarises a finished run.
 type Result struct {
-	// Out is the output folder; ParamsDir, Metrics and Plot are files in it.
-	Out, ParamsDir, Metrics, Plot string
+	// Out is the output folder; Params, Metrics and Plot are files in it.
+	Out, Params, Metrics, Plot string
 	Epochs, Steps                 int
 	// Loss and TrainAcc are the last epoch's mean loss and training accuracy; ValAcc is the
 	// last validation accuracy (NaN without a validation split).
@@ -287,7 +287,7 @@ func prepareOut(out string, force bool) error {
 		}
 		for _, e := range entries {
 			switch n := e.Name(); {
-			case n == RunFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
+			case n == RunFile || n == MetricsFile || n == PlotFile || n == ParamsFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
 			default:
 				return errs.Input("%s holds %s, which a training run does not write; --force replaces only a run's folder: give another -o", out, n)
 			}
@@ -477,7 +477,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	var state map[string]*tensorio.Tensor
 	ck := Checkpoint{Seed: cfg.Seed, RNG: rngDoc}
 	if resumeFrom != "" {
-		c, p, s, err := readCheckpoint(resumeFrom)
+		c, p, s, err := readCheckpoint(resumeFrom, man)
 		if err != nil {
 			return nil, err
 		}
@@ -625,19 +625,9 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	if t.featTime > 0 {
 		res.FeatureImagesPerSec = float64(t.featImages) / t.featTime.Seconds()
 	}
-	// Final parameters, through a temporary folder.
-	res.ParamsDir = filepath.Join(cfg.Out, ParamsDir)
-	tmp, err := os.MkdirTemp(cfg.Out, ".tmp-params-")
-	if err != nil {
-		return nil, err
-	}
-	if err := SaveTensors(tmp, t.currentParams()); err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	os.Chmod(tmp, 0o755)
-	if err := replaceDir(tmp, res.ParamsDir); err != nil {
-		os.RemoveAll(tmp)
+	// Final parameters, through a temporary file.
+	res.Params = filepath.Join(cfg.Out, ParamsFile)
+	if err := SaveParams(res.Params, man, t.currentParams()); err != nil {
 		return nil, err
 	}
 	metrics.Flush()
@@ -765,7 +755,7 @@ func (t *trainer) currentState() map[string]*tensorio.Tensor {
 // checkpoint writes the run's state and prunes older checkpoints.
 func (t *trainer) checkpoint(ck Checkpoint) error {
 	dir := filepath.Join(t.cfg.Out, CheckpointsDir, checkpointName(ck))
-	if err := writeCheckpoint(dir, ck, t.currentParams(), t.currentState()); err != nil {
+	if err := writeCheckpoint(dir, t.man, ck, t.currentParams(), t.currentState()); err != nil {
 		return fmt.Errorf("writing checkpoint %s: %w", dir, err)
 	}
 	pruneCheckpoints(t.cfg.Out, t.cfg.KeepCheckpoints)

@@ -18,7 +18,7 @@ func init() {
 			"skipgraph eval bundle --params run --data images/  # after 'skipgraph train ... -o run'",
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			dataDir := fs.String("data", "", "image-folder data set; its test/ split is used when present, else val/, else every image (required)")
-			params := fs.String("params", "", "training output folder whose trained parameters the bundle uses")
+			params := fs.String("params", "", "training output folder (or a .safetensors file of torch-named parameters) whose trained parameters the bundle uses")
 			split := fs.String("split", "auto", "split to evaluate: auto, train, val or test")
 			tok := fs.String("tokenizer", "", "tokenizer folder or file (default: look beside the model or the bundle's source)")
 			template := fs.String("template", "", "prompt template with {} for the class name (default \""+data.DefaultTemplate+"\")")
