@@ -50,9 +50,9 @@ func TestToTorchLayout(t *testing.T) {
 		"text_model.encoder.layers.0.mlp.fc1.weight.momentum": f32([]int64{3, 2}, 7, 10, 8, 11, 9, 12),
 		"text_model.encoder.layers.0.mlp.fc1.bias":            f32([]int64{3}, 1, 2, 3),
 		"transformer.resblocks.0.attn.in_proj_weight":         f32([]int64{3, 2}, 1, 2, 3, 4, 5, 6),
-		"logit_scale":                                         f32([]int64{}, 4.6),
-		"a.weight":                                            f32([]int64{2}, 1, 2),
-		"b.weight":                                            f32([]int64{2}, 1, 2),
+		"logit_scale": f32([]int64{}, 4.6),
+		"a.weight":    f32([]int64{2}, 1, 2),
+		"b.weight":    f32([]int64{2}, 1, 2),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ToTorch:\n got %v\nwant %v", got, want)

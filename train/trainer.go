@@ -92,7 +92,7 @@ type StepInfo struct {
 type Result struct {
 	// Out is the output folder; Params, Metrics and Plot are files in it.
 	Out, Params, Metrics, Plot string
-	Epochs, Steps                 int
+	Epochs, Steps              int
 	// Loss and TrainAcc are the last epoch's mean loss and training accuracy; ValAcc is the
 	// last validation accuracy (NaN without a validation split).
 	Loss, TrainAcc, ValAcc float64
