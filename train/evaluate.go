@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,7 +234,7 @@ func evaluateWith(sc *Scorer, prompts *Prompts, prep *data.Preprocessor, ds *dat
 	ev.Accuracy = float64(correct) / float64(max(ev.Images, 1))
 	for c := range ev.PerClass {
 		if ev.Count[c] == 0 {
-			ev.PerClass[c] = nan()
+			ev.PerClass[c] = math.NaN()
 			continue
 		}
 		ev.PerClass[c] = float64(ev.Confusion[c][c]) / float64(ev.Count[c])
