@@ -90,9 +90,9 @@ type StepInfo struct {
 
 // Result summarises a finished run.
 type Result struct {
-	// Out is the output folder; Params, Metrics and Plot are files in it.
-	Out, Params, Metrics, Plot string
-	Epochs, Steps              int
+	// Out is the output folder; Params, Metrics, Plot and Report are files in it.
+	Out, Params, Metrics, Plot, Report string
+	Epochs, Steps                      int
 	// Loss and TrainAcc are the last epoch's mean loss and training accuracy; ValAcc is the
 	// last validation accuracy (NaN without a validation split).
 	Loss, TrainAcc, ValAcc float64
@@ -287,7 +287,7 @@ func prepareOut(out string, force bool) error {
 		}
 		for _, e := range entries {
 			switch n := e.Name(); {
-			case n == RunFile || n == MetricsFile || n == PlotFile || n == ParamsFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
+			case n == RunFile || n == MetricsFile || n == PlotFile || n == plotSVG || n == ReportFile || n == ParamsFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
 			default:
 				return errs.Input("%s holds %s, which a training run does not write; --force replaces only a run's folder: give another -o", out, n)
 			}
@@ -518,12 +518,14 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 		prog.line("resuming from %s (epoch %d, step %d)", resumeFrom, ck.Epoch+min(ck.Cursor, 1), ck.Step)
 	}
 	start := time.Now()
-	elapsed := func() float64 { return ck.Elapsed + time.Since(start).Seconds() }
+	before := ck.Elapsed // training time of the run's earlier sessions
+	elapsed := func() float64 { return before + time.Since(start).Seconds() }
 	labels := t.train.Labels()
 	var stepTime time.Duration
 	var timedSteps int
 	res := &Result{Out: cfg.Out, Metrics: filepath.Join(cfg.Out, MetricsFile), Classes: t.train.Classes, ValAcc: math.NaN(), Epochs: cfg.Epochs}
 
+	var lastEval *Evaluation // the last validation, for the report
 	for epoch := ck.Epoch; epoch < cfg.Epochs; epoch++ {
 		lrs := map[string]float64{}
 		for g, base := range cfg.LR {
@@ -602,7 +604,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("validation: %w", err)
 			}
-			res.ValAcc = ev.Accuracy
+			res.ValAcc, lastEval = ev.Accuracy, ev
 			rec["val_acc"] = ev.Accuracy
 			valMsg = fmt.Sprintf(" val acc %.1f%%", 100*ev.Accuracy)
 		}
@@ -634,6 +636,9 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	res.Plot = filepath.Join(cfg.Out, PlotFile)
 	if err := PlotMetrics(res.Metrics, res.Plot); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
+	}
+	if res.Report, err = t.finalReport(ctx, res, lastEval, elapsed()); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
 	}
 	if err := writeJSON(filepath.Join(cfg.Out, RunFile), t.runInfo(true)); err != nil {
 		return nil, err

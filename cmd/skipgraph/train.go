@@ -171,5 +171,5 @@ func printTrainResult(res *train.Result) {
 		fmt.Fprintf(out, "feature cache %.1f images/s, ", res.FeatureImagesPerSec)
 	}
 	fmt.Fprintf(out, "train step %.2f steps/s\n", res.StepsPerSec)
-	fmt.Fprintf(out, "parameters  %s\nmetrics     %s\nplot        %s\n", res.Params, res.Metrics, res.Plot)
+	fmt.Fprintf(out, "parameters  %s\nmetrics     %s\nplot        %s\nreport      %s\n", res.Params, res.Metrics, res.Plot, res.Report)
 }
