@@ -389,18 +389,19 @@ func (b *Built) Write(dir string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	for _, key := range slices.Sorted(maps.Keys(b.Graphs)) {
-		rec := b.Manifest.Graphs[key]
-		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
-			return fmt.Errorf("writing %s: %w", rec.File, err)
-		}
-	}
 	if b.src != nil && b.Manifest.Source.Files == nil {
 		files, err := b.src.SourceFiles()
 		if err != nil {
 			return err
 		}
 		b.Manifest.Source.Files = files
+	}
+	for _, key := range slices.Sorted(maps.Keys(b.Graphs)) {
+		rec := b.Manifest.Graphs[key]
+		b.Manifest.Stamp(b.Graphs[key], key)
+		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
+			return fmt.Errorf("writing %s: %w", rec.File, err)
+		}
 	}
 	data, err := json.MarshalIndent(b.Manifest, "", "  ")
 	if err != nil {

@@ -108,6 +108,7 @@ func Export(cfg ExportConfig) ([]string, error) {
 		}
 	}
 	for i, m := range models {
+		man.Stamp(m, "export")
 		if err := onnxio.Save(m, outs[i], onnxio.SaveOptions{}); err != nil {
 			return nil, err
 		}
