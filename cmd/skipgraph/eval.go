@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
+	"math"
 	"fmt"
 
 	"github.com/skipgraph/skipgraph/data"
@@ -13,7 +15,7 @@ func init() {
 	register(&command{
 		name:    "eval",
 		summary: "top-1 accuracy of a CLIP export (zero-shot) or of a bundle with trained parameters, per class, with a confusion matrix",
-		usage:   "MODEL_OR_BUNDLE --data DIR [--params TRAIN_OUT] [flags]",
+		usage:   "MODEL_OR_BUNDLE --data DIR [--params TRAIN_OUT] [--json] [flags]",
 		example: "skipgraph eval model.onnx --data images/          # zero-shot\n" +
 			"skipgraph eval bundle --params run --data images/  # after 'skipgraph train ... -o run'",
 		flags: func(fs *flag.FlagSet) func([]string) error {
@@ -27,6 +29,7 @@ func init() {
 			batch := fs.Int("batch", 32, "images per run")
 			device := fs.String("device", "cpu", "cpu or cuda")
 			threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: its default)")
+			asJSON := fs.Bool("json", false, "print the result as JSON (accuracy, per-class accuracy, confusion matrix) instead of a table")
 			return func(args []string) error {
 				args, err := parseInterspersed(fs, args)
 				if err != nil {
@@ -44,15 +47,56 @@ func init() {
 				if err != nil {
 					return err
 				}
-				ev.WriteTable(out)
 				if *confusion != "" {
 					if err := train.PlotConfusion(ev, *confusion); err != nil {
 						return errs.Input("cannot write %s: %v", *confusion, err)
 					}
+				}
+				if *asJSON {
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					return enc.Encode(evalJSONOf(ev, args[0], *params, *dataDir, *confusion))
+				}
+				ev.WriteTable(out)
+				if *confusion != "" {
 					fmt.Fprintf(out, "confusion matrix: %s\n", *confusion)
 				}
 				return nil
 			}
 		},
 	})
+}
+
+// evalJSON is eval's --json output.
+type evalJSON struct {
+	Model  string `json:"model"`
+	Params string `json:"params,omitempty"`
+	Data   string `json:"data"`
+	Images int    `json:"images"`
+	// Accuracy is the top-1 accuracy over all images, a fraction.
+	Accuracy float64     `json:"accuracy"`
+	Classes  []classJSON `json:"classes"`
+	// Confusion[true][predicted] counts images, rows and columns in class order.
+	Confusion [][]int `json:"confusion"`
+	// ConfusionPNG is the figure written (and its SVG twin beside it), if any.
+	ConfusionPNG string `json:"confusion_png,omitempty"`
+}
+
+// classJSON is one class's result; Accuracy is null for a class without images.
+type classJSON struct {
+	Name     string   `json:"name"`
+	Images   int      `json:"images"`
+	Accuracy *float64 `json:"accuracy"`
+}
+
+func evalJSONOf(ev *train.Evaluation, model, params, data, png string) evalJSON {
+	r := evalJSON{Model: model, Params: params, Data: data, Images: ev.Images, Accuracy: ev.Accuracy, Confusion: ev.Confusion, ConfusionPNG: png}
+	for i, c := range ev.Classes {
+		cj := classJSON{Name: c, Images: ev.Count[i]}
+		if a := ev.PerClass[i]; !math.IsNaN(a) {
+			cj.Accuracy = &a
+		}
+		r.Classes = append(r.Classes, cj)
+	}
+	return r
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -64,9 +64,10 @@ func (p *pluginFlags) catalog() (*plugin.Catalog, error) {
 		return nil, err
 	}
 	opts := plugin.Options{Timeout: p.timeout}
-	if os.Getenv("SKIPGRAPH_DEBUG") != "" {
+	if verbose {
 		opts.Stderr = errOut
 	}
+	slog.Debug("plugins found", "count", len(cands))
 	return plugin.NewCatalog(cands, opts), nil
 }
 
