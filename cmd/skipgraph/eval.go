@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"flag"
-	"math"
 	"fmt"
+	"math"
 
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
