@@ -28,6 +28,8 @@ type Evaluation struct {
 	Confusion [][]int
 	// Images is the number of images classified.
 	Images int
+	// Preprocess says which image preprocessing was used (set by Evaluate).
+	Preprocess *data.PreprocessSource
 }
 
 // EvalConfig configures Evaluate.
@@ -122,10 +124,16 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 	if man != nil && man.Vision != nil && man.Vision.ImageSize > 0 {
 		size = man.Vision.ImageSize
 	}
-	if size <= 0 {
-		size = data.DefaultImageSize
+	prep, how, err := data.PreprocessorFor(size, near...)
+	if err != nil {
+		return nil, errs.AsInput(err)
 	}
-	return evaluateWith(sc, prompts, data.NewPreprocessor(size), ds, params, cfg.Batch)
+	ev, err := evaluateWith(sc, prompts, prep, ds, params, cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	ev.Preprocess = how
+	return ev, nil
 }
 
 // modelFile resolves a model path: a file, or a folder holding model.onnx.

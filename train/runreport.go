@@ -84,6 +84,13 @@ func (t *trainer) writeReport(ctx context.Context, res *Result, ev *Evaluation, 
 		{Key: "seed", Value: strconv.FormatUint(cfg.Seed, 10)},
 		{Key: "device", Value: device},
 	}
+	if src := t.prepSource; src != nil {
+		v := src.Summary
+		if src.File != "" {
+			v += " (from " + src.File + ")"
+		}
+		r.Settings = append(r.Settings, report.KV{Key: "image preprocessing", Value: v})
+	}
 	r.Plan = planOf(ctx, t.man, cost.Settings{Batch: cfg.Batch, Classes: t.classes, Optimizer: t.man.Optimizer})
 	r.Plan.Strategies = strategies
 	if c, err := report.ReadCurves(res.Metrics); err == nil {

@@ -145,6 +145,8 @@ type trainer struct {
 	opts     *runtime.Options
 	prep     *data.Preprocessor
 	evalPrep *data.Preprocessor
+	// prepSource says where the preprocessing settings came from.
+	prepSource *data.PreprocessSource
 
 	featText, featVision *runtime.Session
 	scorer               *Scorer
@@ -362,13 +364,12 @@ func (t *trainer) prepare() error {
 		}
 	}
 	cfg.LR = lr
-	size := man.Vision.ImageSize
-	if size <= 0 {
-		size = data.DefaultImageSize
+	if t.evalPrep, t.prepSource, err = data.PreprocessorFor(man.Vision.ImageSize, bundleNear(cfg.Bundle, man)...); err != nil {
+		return errs.AsInput(err)
 	}
-	t.prep = data.NewPreprocessor(size)
+	train := *t.evalPrep
+	t.prep = &train
 	t.prep.Augment = !cfg.NoAugment
-	t.evalPrep = data.NewPreprocessor(size)
 	t.opts = &runtime.Options{Device: cfg.Device, IntraOpThreads: cfg.Threads}
 
 	rec, err := man.Graph("train_step")

@@ -80,6 +80,8 @@ type evalJSON struct {
 	Confusion [][]int `json:"confusion"`
 	// ConfusionPNG is the figure written (and its SVG twin beside it), if any.
 	ConfusionPNG string `json:"confusion_png,omitempty"`
+	// Preprocess is the image preprocessing used and where it came from.
+	Preprocess *data.PreprocessSource `json:"preprocess,omitempty"`
 }
 
 // classJSON is one class's result; Accuracy is null for a class without images.
@@ -90,7 +92,7 @@ type classJSON struct {
 }
 
 func evalJSONOf(ev *train.Evaluation, model, params, data, png string) evalJSON {
-	r := evalJSON{Model: model, Params: params, Data: data, Images: ev.Images, Accuracy: ev.Accuracy, Confusion: ev.Confusion, ConfusionPNG: png}
+	r := evalJSON{Model: model, Params: params, Data: data, Images: ev.Images, Accuracy: ev.Accuracy, Confusion: ev.Confusion, ConfusionPNG: png, Preprocess: ev.Preprocess}
 	for i, c := range ev.Classes {
 		cj := classJSON{Name: c, Images: ev.Count[i]}
 		if a := ev.PerClass[i]; !math.IsNaN(a) {
