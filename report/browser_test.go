@@ -46,7 +46,7 @@ func TestHTML(t *testing.T) {
 	s := string(b)
 	for _, w := range []string{
 		"<title>Training run &lt;demo&gt; &amp; &#34;friends&#34;</title>",
-		`id="plan-table"`, "150.00 M", "75.00 M", "2x", "4.29x", "text 5.00 GFLOP for all class prompts", // 3e12 / 7e11 FLOPs
+		`id="plan-table"`, "150.00M", "75.00M", "2x", "4.29x", "text 5.00 GFLOP for all class prompts", // 3e12 / 7e11 FLOPs
 		"Bird&#39;s nest", "Crème brûlée", "ĆEVAPČIĆI</td><td class=\"num\">8</td><td class=\"num\">n/a",
 		"<svg role=\"img\" class=\"figure\"", "12.5 s",
 	} {

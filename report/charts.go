@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/skipgraph/skipgraph/tensorio"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -360,34 +362,19 @@ func (f *Figure) Save(pngPath string) (string, error) {
 		return "", err
 	}
 	svgPath := strings.TrimSuffix(pngPath, filepath.Ext(pngPath)) + ".svg"
-	if err := WriteFileAtomic(pngPath, png); err != nil {
+	if err := writeFile(pngPath, png); err != nil {
 		return "", err
 	}
-	if err := WriteFileAtomic(svgPath, svg); err != nil {
+	if err := writeFile(svgPath, svg); err != nil {
 		return "", err
 	}
 	return svgPath, nil
 }
 
-// WriteFileAtomic writes b to a temporary file beside path and renames it into place.
-func WriteFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
+// writeFile writes b to path through a temporary file that is renamed.
+func writeFile(path string, b []byte) error {
+	return tensorio.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
-	}
-	name := f.Name()
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(name, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-	}
-	return err
+	})
 }

@@ -3,6 +3,6 @@
 // HTML file (inline SVG and CSS, nothing fetched) with the settings, what the skip strategies
 // save, the curves, per-class accuracy, the confusion matrix and timings.
 //
-// It depends on no other package of the project but cost, so every command that runs training
-// (train, experiment) can use it.
+// It depends on no other package of the project but cost and tensorio, so every command that
+// runs training (train, experiment) can use it.
 package report

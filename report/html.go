@@ -92,12 +92,12 @@ func HTML(r *Run) ([]byte, error) {
 		add := func(name, full, chosen, saving string) {
 			v.PlanRows = append(v.PlanRows, planRow{name, full, chosen, saving})
 		}
-		add("trainable parameters", count(float64(f.Total.TrainableParams)), count(float64(c.Total.TrainableParams)), ratio(float64(c.Total.TrainableParams), float64(f.Total.TrainableParams)))
-		add("optimizer state", bytesHuman(float64(f.Total.OptimizerBytes)), bytesHuman(float64(c.Total.OptimizerBytes)), ratio(float64(c.Total.OptimizerBytes), float64(f.Total.OptimizerBytes)))
-		add("FLOPs per step", flops(f.Total.StepFLOPs()), flops(c.Total.StepFLOPs()), ratio(c.Total.StepFLOPs(), f.Total.StepFLOPs()))
-		add("activation memory per step", bytesHuman(f.Total.ActivationBytes), bytesHuman(c.Total.ActivationBytes), ratio(c.Total.ActivationBytes, f.Total.ActivationBytes))
+		add("trainable parameters", cost.FormatCount(f.Total.TrainableParams), cost.FormatCount(c.Total.TrainableParams), ratio(float64(c.Total.TrainableParams), float64(f.Total.TrainableParams)))
+		add("optimizer state", cost.FormatBytes(f.Total.OptimizerBytes), cost.FormatBytes(c.Total.OptimizerBytes), ratio(float64(c.Total.OptimizerBytes), float64(f.Total.OptimizerBytes)))
+		add("FLOPs per step", cost.FormatFLOPs(f.Total.StepFLOPs()), cost.FormatFLOPs(c.Total.StepFLOPs()), ratio(c.Total.StepFLOPs(), f.Total.StepFLOPs()))
+		add("activation memory per step", cost.FormatBytes(int64(f.Total.ActivationBytes)), cost.FormatBytes(int64(c.Total.ActivationBytes)), ratio(c.Total.ActivationBytes, f.Total.ActivationBytes))
 		if c.TextPrefixFLOPs > 0 || c.ImagePrefixFLOPs > 0 {
-			v.Prefix = fmt.Sprintf("The frozen prefix runs once, not per step: text %s for all class prompts, image %s per image (per epoch under augmentation).", flops(c.TextPrefixFLOPs), flops(c.ImagePrefixFLOPs))
+			v.Prefix = fmt.Sprintf("The frozen prefix runs once, not per step: text %s for all class prompts, image %s per image (per epoch under augmentation).", cost.FormatFLOPs(c.TextPrefixFLOPs), cost.FormatFLOPs(c.ImagePrefixFLOPs))
 		}
 	}
 	var b bytes.Buffer
@@ -113,7 +113,7 @@ func Write(path string, r *Run) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b)
+	return writeFile(path, b)
 }
 
 type view struct {
@@ -152,44 +152,6 @@ func inlineSVG(f *Figure, title string) (template.HTML, error) {
 	s = head + ">\n<title>" + template.HTMLEscapeString(title) + "</title>" + s[end+1:]
 	// The SVG comes from the plotting library, which escapes every text it writes.
 	return template.HTML(s), nil
-}
-
-func count(n float64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2f G", n/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2f M", n/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f k", n/1e3)
-	}
-	return fmt.Sprintf("%.0f", n)
-}
-
-func bytesHuman(n float64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", n/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", n/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", n/(1<<10))
-	}
-	return fmt.Sprintf("%.0f B", n)
-}
-
-func flops(f float64) string {
-	switch {
-	case f >= 1e12:
-		return fmt.Sprintf("%.2f TFLOP", f/1e12)
-	case f >= 1e9:
-		return fmt.Sprintf("%.2f GFLOP", f/1e9)
-	case f >= 1e6:
-		return fmt.Sprintf("%.2f MFLOP", f/1e6)
-	case f >= 1e3:
-		return fmt.Sprintf("%.2f kFLOP", f/1e3)
-	}
-	return fmt.Sprintf("%.0f FLOP", f)
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{"pct": func(x float64) float64 { return 100 * x }}).Parse(`<!DOCTYPE html>

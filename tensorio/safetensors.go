@@ -314,5 +314,5 @@ func LoadSafetensors(path string) (*Safetensors, error) {
 // SaveSafetensors writes tensors and metadata to path through a temporary file in the same
 // folder that is renamed into place.
 func SaveSafetensors(path string, tensors map[string]*Tensor, metadata map[string]string) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors, metadata) })
+	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors, metadata) })
 }

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/skipgraph/skipgraph/clip"
+	"github.com/skipgraph/skipgraph/cost"
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/data/tokenizer"
 	"github.com/skipgraph/skipgraph/graph"
@@ -224,27 +225,7 @@ func orDash(s string) string {
 }
 
 // human renders a count as 1.2M, 34.5k ...
-func human(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fG", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	case n >= 1e4:
-		return fmt.Sprintf("%.1fk", float64(n)/1e3)
-	}
-	return fmt.Sprint(n)
-}
+func human(n int64) string { return cost.FormatCount(n) }
 
 // bytesHuman renders a byte count as 12.3 MiB ...
-func bytesHuman(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func bytesHuman(n int64) string { return cost.FormatBytes(n) }

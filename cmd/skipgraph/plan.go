@@ -189,19 +189,7 @@ func buildPlanReport(ctx context.Context, path string, src *bundle.SourceModel, 
 }
 
 // flopsHuman renders FLOPs as 12.3 GFLOP ...
-func flopsHuman(f float64) string {
-	switch {
-	case f >= 1e12:
-		return fmt.Sprintf("%.2f TFLOP", f/1e12)
-	case f >= 1e9:
-		return fmt.Sprintf("%.2f GFLOP", f/1e9)
-	case f >= 1e6:
-		return fmt.Sprintf("%.2f MFLOP", f/1e6)
-	case f >= 1e3:
-		return fmt.Sprintf("%.2f kFLOP", f/1e3)
-	}
-	return fmt.Sprintf("%.0f FLOP", f)
-}
+func flopsHuman(f float64) string { return cost.FormatFLOPs(f) }
 
 func ratioHuman(x float64) string { return fmt.Sprintf("x%.3f", x) }
 
