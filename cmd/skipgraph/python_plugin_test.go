@@ -20,11 +20,7 @@ import (
 func pythonPlugin(t *testing.T) string {
 	t.Helper()
 	if err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf").Run(); err != nil {
-		msg := "/usr/bin/python3 cannot import grpc (install Debian's python3-grpcio): " + err.Error()
-		if os.Getenv("SKIPGRAPH_REQUIRE_PYTHON_GRPC") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "SKIPGRAPH_REQUIRE_PYTHON_GRPC", "/usr/bin/python3 cannot import grpc (install Debian's python3-grpcio): "+err.Error())
 	}
 	return filepath.Join(testenv.RepoRoot(t), "examples", "python-strategy", "skipgraph-strategy-pyskip")
 }
@@ -102,11 +98,7 @@ func dumpGraph(t *testing.T, path string) string {
 // python3-grpc-tools generates from plugin.proto today.
 func TestPythonStubsCurrent(t *testing.T) {
 	if err := exec.Command("/usr/bin/python3", "-c", "import grpc_tools.protoc").Run(); err != nil {
-		msg := "/usr/bin/python3 has no grpc_tools (install Debian's python3-grpc-tools)"
-		if os.Getenv("SKIPGRAPH_REQUIRE_PYTHON_GRPC") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "SKIPGRAPH_REQUIRE_PYTHON_GRPC", "/usr/bin/python3 has no grpc_tools (install Debian's python3-grpc-tools)")
 	}
 	root := testenv.RepoRoot(t)
 	out := t.TempDir()
