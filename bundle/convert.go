@@ -384,8 +384,10 @@ func (b *Built) Write(dir string) error {
 	}
 	defer td.Abort()
 	tmp := td.Path
+	// the graphs are written while the source's sha256 is still being computed in the background
 	for _, key := range slices.Sorted(maps.Keys(b.Graphs)) {
 		rec := b.Manifest.Graphs[key]
+		b.Manifest.Stamp(b.Graphs[key], key)
 		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
 			return fmt.Errorf("writing %s: %w", rec.File, err)
 		}

@@ -146,6 +146,11 @@ func ToRGB(img image.Image) *image.RGBA {
 type Preprocessor struct {
 	// Size is the model's square input size (224 for ViT-B/16).
 	Size int
+	// Resize is the length the shortest side is resized to before the centre crop (0: Size).
+	Resize int
+	// Squash resizes the whole image to Size x Size, ignoring its aspect ratio, instead of
+	// resizing the shortest side and cropping.
+	Squash bool
 	// Mean and Std normalise each channel after division by 255.
 	Mean, Std [3]float32
 	// Augment turns on the training augmentation.
@@ -181,6 +186,9 @@ func (p *Preprocessor) check() error {
 	if p.Size <= 0 || p.Size > 1<<14 {
 		return fmt.Errorf("image size %d is out of range; want a positive input size such as 224", p.Size)
 	}
+	if p.Resize != 0 && (p.Resize < p.Size || p.Resize > 1<<14) {
+		return fmt.Errorf("resize %d is out of range; want the crop size %d or more", p.Resize, p.Size)
+	}
 	for c := range 3 {
 		if p.Std[c] == 0 {
 			return fmt.Errorf("std of channel %d is 0; use CLIPStd", c)
@@ -204,11 +212,28 @@ func ResizeShortCrop(w, h, size int) (resizedW, resizedH int, crop image.Rectang
 	return resizedW, resizedH, image.Rect(left, top, left+size, top+size)
 }
 
-// EvalImage resizes and centre-crops img into a Size x Size image.
+// resizeTo is the shortest side's length before the centre crop.
+func (p *Preprocessor) resizeTo() int {
+	if p.Resize > 0 {
+		return p.Resize
+	}
+	return p.Size
+}
+
+// EvalImage resizes and centre-crops img into a Size x Size image (or, with Squash, resizes
+// it to Size x Size).
 func (p *Preprocessor) EvalImage(img image.Image) *image.RGBA {
 	src := asRGB(img)
 	b := src.Bounds()
-	rw, rh, crop := ResizeShortCrop(b.Dx(), b.Dy(), p.Size)
+	if p.Squash {
+		return resizeBicubic(src, b, p.Size, p.Size)
+	}
+	rw, rh, crop := ResizeShortCrop(b.Dx(), b.Dy(), p.resizeTo())
+	if p.resizeTo() != p.Size {
+		top := int(math.RoundToEven(float64(rh-p.Size) / 2))
+		left := int(math.RoundToEven(float64(rw-p.Size) / 2))
+		crop = image.Rect(left, top, left+p.Size, top+p.Size)
+	}
 	resized := resizeBicubic(src, b, rw, rh)
 	out := image.NewRGBA(image.Rect(0, 0, p.Size, p.Size))
 	for y := range p.Size {

@@ -24,9 +24,10 @@
 //
 // go-plugin's handshake uses the magic cookie SKIPGRAPH_PLUGIN (value fixed forever) and the
 // plugin protocol version ProtocolVersion, negotiated through go-plugin's versioned plugin sets.
-// The gRPC services are described by hand (no generated code): every message is a
-// google.protobuf.BytesValue whose bytes are JSON, gzip-compressed when large (a gzip stream is
-// recognised by its magic bytes). Service skipgraph.plugin.v1.Strategy has Info and Plan; the
-// host serves skipgraph.plugin.v1.Tensors over go-plugin's GRPCBroker for the duration of each
-// Plan call, from which a plugin reads weight values in chunks of at most MaxChunkBytes.
+// The services are published in pluginpb/plugin.proto, from which package pluginpb is
+// generated: each message holds a JSON document in field 1 (gzip-compressed when large; a gzip
+// stream is recognised by its magic bytes). Service skipgraph.plugin.v1.Strategy has Info and
+// Plan; the host serves skipgraph.plugin.v1.Tensors over go-plugin's GRPCBroker for the duration
+// of each Plan call, from which a plugin reads weight values in chunks of at most MaxChunkBytes.
+// docs/plugins.md says what a plugin in another language must do.
 package plugin

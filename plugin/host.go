@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/plugin/pluginpb"
 	"github.com/skipgraph/skipgraph/strategy"
 )
 
@@ -314,7 +315,7 @@ func checkInfo(info strategy.Info) error {
 // Remote is the host's connection to a strategy plugin, without process management: what
 // GRPCPlugin.GRPCClient returns. Open wraps it in a Plugin.
 type Remote struct {
-	conn   *grpc.ClientConn
+	client pluginpb.StrategyClient
 	broker *goplugin.GRPCBroker
 }
 
@@ -325,12 +326,12 @@ func (e *badAnswer) Error() string { return e.err.Error() }
 
 // Info asks for the strategy's description.
 func (r *Remote) Info(ctx context.Context) (strategy.Info, error) {
-	out, err := invoke(ctx, r.conn, methodInfo, nil)
+	out, err := r.client.Info(ctx, &pluginpb.InfoRequest{})
 	if err != nil {
 		return strategy.Info{}, err
 	}
 	var rep infoReply
-	if err := decode(out, &rep, false); err != nil {
+	if err := decode(out.GetJson(), &rep, false); err != nil {
 		return strategy.Info{}, &badAnswer{fmt.Errorf("a malformed description: %v", err)}
 	}
 	return rep.Info, nil
@@ -354,12 +355,12 @@ func (r *Remote) Plan(ctx context.Context, req *strategy.Request, tensors Tensor
 	if err != nil {
 		return nil, err
 	}
-	out, err := invoke(ctx, r.conn, methodPlan, in)
+	out, err := r.client.Plan(ctx, &pluginpb.PlanRequest{Json: in})
 	if err != nil {
 		return nil, err
 	}
 	var plan *strategy.Plan
-	if err := decode(out, &plan, true); err != nil {
+	if err := decode(out.GetJson(), &plan, true); err != nil {
 		return nil, &badAnswer{fmt.Errorf("a malformed plan: %v", err)}
 	}
 	if plan == nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/plugin/pluginpb"
 	"github.com/skipgraph/skipgraph/strategy"
 )
 
@@ -46,12 +47,27 @@ func exitWithParent() {
 
 // server is the plugin side of the Strategy service.
 type server struct {
+	pluginpb.UnimplementedStrategyServer
 	impl   strategy.Strategy
 	broker *goplugin.GRPCBroker
 }
 
-func (s *server) info(context.Context, []byte) ([]byte, error) {
-	return encode(infoReply{Protocol: ProtocolVersion, Info: s.impl.Info()})
+// Info implements pluginpb.StrategyServer.
+func (s *server) Info(context.Context, *pluginpb.InfoRequest) (*pluginpb.InfoReply, error) {
+	b, err := encode(infoReply{Protocol: ProtocolVersion, Info: s.impl.Info()})
+	if err != nil {
+		return nil, err
+	}
+	return &pluginpb.InfoReply{Json: b}, nil
+}
+
+// Plan implements pluginpb.StrategyServer.
+func (s *server) Plan(ctx context.Context, in *pluginpb.PlanRequest) (*pluginpb.PlanReply, error) {
+	b, err := s.plan(ctx, in.GetJson())
+	if err != nil {
+		return nil, err
+	}
+	return &pluginpb.PlanReply{Json: b}, nil
 }
 
 func (s *server) plan(ctx context.Context, in []byte) (out []byte, err error) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/skipgraph/skipgraph/graph"
+	"github.com/skipgraph/skipgraph/plugin/pluginpb"
 )
 
 // TensorReader reads the values of a model's initializers in chunks.
@@ -65,22 +66,31 @@ func (r modelTensors) ReadTensor(_ context.Context, name string, offset, count i
 	return raw[offset*size : (offset+count)*size], nil
 }
 
+// tensorServer serves a TensorReader as the Tensors service.
+type tensorServer struct {
+	pluginpb.UnimplementedTensorsServer
+	r TensorReader
+}
+
+// Read implements pluginpb.TensorsServer.
+func (t *tensorServer) Read(ctx context.Context, in *pluginpb.ReadRequest) (*pluginpb.ReadReply, error) {
+	var req readRequest
+	if err := decode(in.GetJson(), &req, true); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "malformed read request: %v", err)
+	}
+	if t.r == nil {
+		return nil, status.Error(codes.Unavailable, "the host offers no tensor data for this call")
+	}
+	b, err := t.r.ReadTensor(ctx, req.Name, req.Offset, req.Count)
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	return &pluginpb.ReadReply{Data: b}, nil
+}
+
 // serveTensors serves a TensorReader as the Tensors service.
 func serveTensors(s *grpc.Server, r TensorReader) {
-	register(s, tensorService, map[string]handler{"Read": func(ctx context.Context, in []byte) ([]byte, error) {
-		var req readRequest
-		if err := decode(in, &req, true); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "malformed read request: %v", err)
-		}
-		if r == nil {
-			return nil, status.Error(codes.Unavailable, "the host offers no tensor data for this call")
-		}
-		b, err := r.ReadTensor(ctx, req.Name, req.Offset, req.Count)
-		if err != nil {
-			return nil, status.Error(codes.NotFound, err.Error())
-		}
-		return b, nil
-	}})
+	pluginpb.RegisterTensorsServer(s, &tensorServer{r: r})
 }
 
 // remoteTensors reads tensors from the host over the broker; it dials on first use.
@@ -101,11 +111,11 @@ func (r *remoteTensors) ReadTensor(ctx context.Context, name string, offset, cou
 	if err != nil {
 		return nil, err
 	}
-	b, err := invoke(ctx, r.conn, methodRead, in)
+	out, err := pluginpb.NewTensorsClient(r.conn).Read(ctx, &pluginpb.ReadRequest{Json: in})
 	if err != nil {
 		return nil, fmt.Errorf("reading tensor %q: %s", name, status.Convert(err).Message())
 	}
-	return b, nil
+	return out.GetData(), nil
 }
 
 func (r *remoteTensors) close() {

@@ -10,8 +10,8 @@ import (
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/skipgraph/skipgraph/plugin/pluginpb"
 	"github.com/skipgraph/skipgraph/strategy"
 )
 
@@ -49,12 +49,6 @@ const MaxChunkBytes = 1 << 20
 const (
 	// compressAbove is the encoded size above which a message is gzip-compressed.
 	compressAbove = 32 << 10
-
-	strategyService = "skipgraph.plugin.v1.Strategy"
-	tensorService   = "skipgraph.plugin.v1.Tensors"
-	methodInfo      = "/" + strategyService + "/Info"
-	methodPlan      = "/" + strategyService + "/Plan"
-	methodRead      = "/" + tensorService + "/Read"
 )
 
 // maxDecoded bounds a decompressed message (a variable so that tests can lower it).
@@ -127,47 +121,6 @@ func decode(b []byte, v any, strict bool) error {
 	return nil
 }
 
-// handler serves one method: bytes in, bytes out.
-type handler func(ctx context.Context, in []byte) ([]byte, error)
-
-// register adds a hand-described gRPC service whose methods take and return BytesValue.
-func register(s *grpc.Server, service string, methods map[string]handler) {
-	desc := grpc.ServiceDesc{ServiceName: service, HandlerType: (*any)(nil), Metadata: "plugin/wire.go"}
-	for name, h := range methods {
-		full := "/" + service + "/" + name
-		desc.Methods = append(desc.Methods, grpc.MethodDesc{
-			MethodName: name,
-			Handler: func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-				in := new(wrapperspb.BytesValue)
-				if err := dec(in); err != nil {
-					return nil, err
-				}
-				run := func(ctx context.Context, req any) (any, error) {
-					out, err := h(ctx, req.(*wrapperspb.BytesValue).GetValue())
-					if err != nil {
-						return nil, err
-					}
-					return wrapperspb.Bytes(out), nil
-				}
-				if ic == nil {
-					return run(ctx, in)
-				}
-				return ic(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: full}, run)
-			},
-		})
-	}
-	s.RegisterService(&desc, methods)
-}
-
-// invoke calls a BytesValue method.
-func invoke(ctx context.Context, conn *grpc.ClientConn, method string, in []byte) ([]byte, error) {
-	out := new(wrapperspb.BytesValue)
-	if err := conn.Invoke(ctx, method, wrapperspb.Bytes(in), out); err != nil {
-		return nil, err
-	}
-	return out.GetValue(), nil
-}
-
 // GRPCPlugin is the go-plugin side of a strategy: on the plugin side it serves Impl, on the host
 // side it produces the client that Open wraps. Serve and Open use it; it is exported for hosts
 // and tests that drive go-plugin themselves (e.g. with goplugin.TestPluginGRPCConn).
@@ -179,12 +132,11 @@ type GRPCPlugin struct {
 
 // GRPCServer registers the Strategy service.
 func (p *GRPCPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
-	srv := &server{impl: p.Impl, broker: b}
-	register(s, strategyService, map[string]handler{"Info": srv.info, "Plan": srv.plan})
+	pluginpb.RegisterStrategyServer(s, &server{impl: p.Impl, broker: b})
 	return nil
 }
 
 // GRPCClient returns the host's view of the plugin (a *Remote).
 func (p *GRPCPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &Remote{conn: c, broker: b}, nil
+	return &Remote{client: pluginpb.NewStrategyClient(c), broker: b}, nil
 }

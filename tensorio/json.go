@@ -280,7 +280,7 @@ func LoadJSON(path string) (*Tensor, error) {
 
 // SaveJSON writes t to path in the JSON form, through a temporary file renamed into place.
 func SaveJSON(path string, t *Tensor) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return WriteJSON(w, t) })
+	return WriteFileAtomic(path, func(w io.Writer) error { return WriteJSON(w, t) })
 }
 
 // LoadJSONMap reads a JSON object whose values are tensors in the JSON form, such as the

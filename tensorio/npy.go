@@ -371,10 +371,12 @@ func LoadNPY(path string) (*Tensor, error) {
 // SaveNPY writes t to path as .npy, through a temporary file in the same folder that is renamed
 // into place, so a failure leaves no partial file behind.
 func SaveNPY(path string, t *Tensor) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return WriteNPY(w, t) })
+	return WriteFileAtomic(path, func(w io.Writer) error { return WriteNPY(w, t) })
 }
 
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+// WriteFileAtomic writes a file through write into a temporary file in path's folder and
+// renames it to path (mode 0644), so that a failure leaves no partial file behind.
+func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
@@ -16,15 +18,67 @@ import (
 
 // File and folder names in a training output folder.
 const (
-	RunFile         = "run.json"
-	MetricsFile     = "metrics.jsonl"
-	PlotFile        = "plot.png"
+	RunFile        = "run.json"
+	MetricsFile    = "metrics.jsonl"
+	PlotFile       = "plot.png"
+	CheckpointsDir = "checkpoints"
+	CheckpointFile = "checkpoint.json"
+	// ParamsFile holds the trained parameters (in a run's folder and in each checkpoint) and
+	// OptimizerFile the optimizer state (in a checkpoint): safetensors files whose tensors are
+	// named by their canonical torch names, in torch's layout (see bundle.Manifest.ToTorch).
+	ParamsFile    = "params.safetensors"
+	OptimizerFile = "optimizer.safetensors"
+	// ParamsDir and IndexFile are the layout of earlier versions (one .npy file per tensor and
+	// an index.json), still read.
 	ParamsDir       = "params"
-	CheckpointsDir  = "checkpoints"
 	IndexFile       = "index.json"
-	CheckpointFile  = "checkpoint.json"
 	optimizerSubdir = "optimizer"
 )
+
+// safetensorsMetadata is the header metadata of the files skipgraph writes; "format": "pt"
+// tells Hugging Face loaders that the tensors are PyTorch's.
+var safetensorsMetadata = map[string]string{"format": "pt"}
+
+// SaveParams writes tensors keyed by source initializer names (parameters, or optimizer state
+// "<initializer>.momentum" ...) to path as a safetensors file under their canonical torch names,
+// through a temporary file that is renamed.
+func SaveParams(path string, man *bundle.Manifest, ts map[string]*tensorio.Tensor) error {
+	torch, err := man.ToTorch(ts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return tensorio.SaveSafetensors(path, torch, safetensorsMetadata)
+}
+
+// loadTorchFile reads a safetensors file of canonical torch names and returns its tensors keyed
+// by source initializer names. With params set it keeps only the parameters the bundle trains,
+// so a full state dict (frozen weights and buffers included) serves too.
+func loadTorchFile(path string, man *bundle.Manifest, params bool) (map[string]*tensorio.Tensor, error) {
+	s, err := tensorio.LoadSafetensors(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, errs.Input("%s: %v", path, pe.Err)
+		}
+		return nil, errs.Input("%v", err)
+	}
+	ts, unknown, err := man.FromTorch(s.Tensors)
+	if err != nil {
+		return nil, errs.Input("%s: %v", path, err)
+	}
+	if !params {
+		if len(unknown) > 0 {
+			return nil, errs.Input("%s: tensor %s is not the state of a parameter of this bundle; was it written for another bundle?", path, unknown[0])
+		}
+		return ts, nil
+	}
+	for name := range ts {
+		if p := man.Param(name); p == nil || !p.Trainable {
+			delete(ts, name)
+		}
+	}
+	return ts, nil
+}
 
 // tensorIndex is index.json of a tensor folder: which .npy file holds which tensor.
 type tensorIndex struct {
@@ -78,9 +132,22 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 	return out, nil
 }
 
-// LoadParams reads trained parameters from a training output folder (its params/), a
-// checkpoint folder, or a folder written by SaveTensors.
-func LoadParams(path string) (map[string]*tensorio.Tensor, error) {
+// LoadParams reads the trained parameters of the bundle man describes, keyed by source
+// initializer names, from: a safetensors file of canonical torch names (ParamsFile, or any state
+// dict such as a Hugging Face model.safetensors, of which the parameters the bundle trains are
+// taken); a training output folder or checkpoint folder (its ParamsFile, or the params/ folder
+// of earlier versions); or a folder written by SaveTensors.
+func LoadParams(path string, man *bundle.Manifest) (map[string]*tensorio.Tensor, error) {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		return loadTorchFile(path, man, true)
+	}
+	if _, err := os.Lstat(filepath.Join(path, ParamsFile)); err == nil {
+		p, err := safeio.Within(path, ParamsFile)
+		if err != nil {
+			return nil, errs.Input("%s: %s %v; a run's parameters lie in its folder", path, ParamsFile, err)
+		}
+		return loadTorchFile(p, man, true)
+	}
 	for _, dir := range []string{filepath.Join(path, ParamsDir), path} {
 		if _, err := os.Stat(filepath.Join(dir, IndexFile)); err == nil {
 			return LoadTensors(dir)
@@ -92,7 +159,7 @@ func LoadParams(path string) (map[string]*tensorio.Tensor, error) {
 	if ck, err := latestCheckpoint(path); err == nil && ck != "" {
 		return nil, errs.Input("%s: the run has no final parameters yet (its last checkpoint is %s); finish it with 'skipgraph train --resume %s' or pass --params %s", path, ck, path, ck)
 	}
-	return nil, errs.Input("%s: no trained parameters (no %s/%s); give the output folder of 'skipgraph train'", path, ParamsDir, IndexFile)
+	return nil, errs.Input("%s: no trained parameters (no %s); give the output folder of 'skipgraph train' or a .safetensors file", path, ParamsFile)
 }
 
 // Checkpoint is checkpoint.json: where a run stood when the checkpoint was written.
@@ -118,7 +185,7 @@ type Checkpoint struct {
 const rngDoc = "stateless: few-shot draw from seed; epoch e's batch order from PCG(seed, 0x9e3779b97f4a7c15^e); epoch e's augmentation from PCG(seed^0xa0761d6478bd642f, e)"
 
 // writeCheckpoint writes dir (through a temporary folder beside it, renamed).
-func writeCheckpoint(dir string, ck Checkpoint, params, state map[string]*tensorio.Tensor) error {
+func writeCheckpoint(dir string, man *bundle.Manifest, ck Checkpoint, params, state map[string]*tensorio.Tensor) error {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err
@@ -133,16 +200,10 @@ func writeCheckpoint(dir string, ck Checkpoint, params, state map[string]*tensor
 			os.RemoveAll(tmp)
 		}
 	}()
-	pd, od := filepath.Join(tmp, ParamsDir), filepath.Join(tmp, optimizerSubdir)
-	for _, d := range []string{pd, od} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := SaveTensors(pd, params); err != nil {
+	if err := SaveParams(filepath.Join(tmp, ParamsFile), man, params); err != nil {
 		return err
 	}
-	if err := SaveTensors(od, state); err != nil {
+	if err := SaveParams(filepath.Join(tmp, OptimizerFile), man, state); err != nil {
 		return err
 	}
 	if err := writeJSON(filepath.Join(tmp, CheckpointFile), ck); err != nil {
@@ -179,17 +240,22 @@ func replaceDir(tmp, dir string) error {
 	return nil
 }
 
-// readCheckpoint reads a checkpoint folder.
-func readCheckpoint(dir string) (*Checkpoint, map[string]*tensorio.Tensor, map[string]*tensorio.Tensor, error) {
+// readCheckpoint reads a checkpoint folder: safetensors files, or the .npy folders of earlier
+// versions.
+func readCheckpoint(dir string, man *bundle.Manifest) (*Checkpoint, map[string]*tensorio.Tensor, map[string]*tensorio.Tensor, error) {
 	var ck Checkpoint
 	if err := readJSON(filepath.Join(dir, CheckpointFile), &ck); err != nil {
 		return nil, nil, nil, err
 	}
-	params, err := LoadTensors(filepath.Join(dir, ParamsDir))
-	if err != nil {
-		return nil, nil, nil, err
+	var params, state map[string]*tensorio.Tensor
+	var err error
+	if _, serr := os.Stat(filepath.Join(dir, ParamsFile)); serr == nil {
+		if params, err = loadTorchFile(filepath.Join(dir, ParamsFile), man, false); err == nil {
+			state, err = loadTorchFile(filepath.Join(dir, OptimizerFile), man, false)
+		}
+	} else if params, err = LoadTensors(filepath.Join(dir, ParamsDir)); err == nil {
+		state, err = LoadTensors(filepath.Join(dir, optimizerSubdir))
 	}
-	state, err := LoadTensors(filepath.Join(dir, optimizerSubdir))
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,8 @@ type Evaluation struct {
 	Confusion [][]int
 	// Images is the number of images classified.
 	Images int
+	// Preprocess says which image preprocessing was used (set by Evaluate).
+	Preprocess *data.PreprocessSource
 }
 
 // EvalConfig configures Evaluate.
@@ -75,7 +78,7 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 		modelPath = filepath.Join(cfg.Model, rec.File)
 		near = bundleNear(cfg.Model, man)
 		if cfg.Params != "" {
-			if params, err = LoadParams(cfg.Params); err != nil {
+			if params, err = LoadParams(cfg.Params, man); err != nil {
 				return nil, err
 			}
 			if err := checkParams(man, params, cfg.Params); err != nil {
@@ -124,10 +127,16 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 	if man != nil && man.Vision != nil && man.Vision.ImageSize > 0 {
 		size = man.Vision.ImageSize
 	}
-	if size <= 0 {
-		size = data.DefaultImageSize
+	prep, how, err := data.PreprocessorFor(size, near...)
+	if err != nil {
+		return nil, errs.AsInput(err)
 	}
-	return evaluateWith(sc, prompts, data.NewPreprocessor(size), ds, params, cfg.Batch)
+	ev, err := evaluateWith(sc, prompts, prep, ds, params, cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	ev.Preprocess = how
+	return ev, nil
 }
 
 // modelFile resolves a model path: a file, or a folder holding model.onnx.
@@ -237,7 +246,7 @@ func evaluateWith(sc *Scorer, prompts *Prompts, prep *data.Preprocessor, ds *dat
 	ev.Accuracy = float64(correct) / float64(max(ev.Images, 1))
 	for c := range ev.PerClass {
 		if ev.Count[c] == 0 {
-			ev.PerClass[c] = nan()
+			ev.PerClass[c] = math.NaN()
 			continue
 		}
 		ev.PerClass[c] = float64(ev.Confusion[c][c]) / float64(ev.Count[c])

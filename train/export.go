@@ -48,7 +48,7 @@ func Export(cfg ExportConfig) ([]string, error) {
 	if cfg.Out == "" {
 		return nil, errs.Input("no output given (-o model.onnx)")
 	}
-	params, err := LoadParams(cfg.Params)
+	params, err := LoadParams(cfg.Params, man)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +118,7 @@ func Export(cfg ExportConfig) ([]string, error) {
 		}
 	}
 	for i, m := range models {
+		man.Stamp(m, "export")
 		if err := onnxio.Save(m, outs[i], onnxio.SaveOptions{}); err != nil {
 			return nil, err
 		}

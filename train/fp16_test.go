@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -133,15 +132,12 @@ func TestFloat16Export(t *testing.T) {
 	for _, p := range man.Trainable() {
 		trained[p.Initializer] = st.Param(p.Initializer).Clone()
 	}
-	paramsDir := filepath.Join(dir, "params")
-	if err := os.MkdirAll(paramsDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := SaveTensors(paramsDir, trained); err != nil {
+	paramsFile := filepath.Join(dir, ParamsFile)
+	if err := SaveParams(paramsFile, man, trained); err != nil {
 		t.Fatal(err)
 	}
 	exported := filepath.Join(dir, "tuned.onnx")
-	if _, err := Export(ExportConfig{Bundle: out, Params: paramsDir, Out: exported}); err != nil {
+	if _, err := Export(ExportConfig{Bundle: out, Params: paramsFile, Out: exported}); err != nil {
 		t.Fatal(err)
 	}
 	em, err := onnxio.Load(exported)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -27,7 +28,11 @@ func TestResume(t *testing.T) {
 	if _, err := Train(context.Background(), base(ref)); err != nil {
 		t.Fatal(err)
 	}
-	want, err := LoadParams(ref)
+	man, err := bundle.ReadManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := LoadParams(ref, man)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +68,7 @@ func TestResume(t *testing.T) {
 			if tc.cancel && !errors.Is(err, ErrStopped) || !tc.cancel && !errors.Is(err, crash) {
 				t.Fatalf("stopped with %v", err)
 			}
-			if _, err := os.Stat(filepath.Join(out, ParamsDir)); err == nil {
+			if _, err := os.Stat(filepath.Join(out, ParamsFile)); err == nil {
 				t.Fatal("a stopped run wrote final parameters")
 			}
 			again := base(out)
@@ -72,7 +77,7 @@ func TestResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := LoadParams(out)
+			got, err := LoadParams(out, man)
 			if err != nil {
 				t.Fatal(err)
 			}

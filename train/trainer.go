@@ -96,9 +96,9 @@ type StepInfo struct {
 
 // Result summarises a finished run.
 type Result struct {
-	// Out is the output folder; ParamsDir, Metrics and Plot are files in it.
-	Out, ParamsDir, Metrics, Plot string
-	Epochs, Steps                 int
+	// Out is the output folder; Params, Metrics, Plot and Report are files in it.
+	Out, Params, Metrics, Plot, Report string
+	Epochs, Steps                      int
 	// Loss and TrainAcc are the last epoch's mean loss and training accuracy; ValAcc is the
 	// last validation accuracy (NaN without a validation split).
 	Loss, TrainAcc, ValAcc float64
@@ -155,6 +155,8 @@ type trainer struct {
 	opts     *runtime.Options
 	prep     *data.Preprocessor
 	evalPrep *data.Preprocessor
+	// prepSource says where the preprocessing settings came from.
+	prepSource *data.PreprocessSource
 
 	featText, featVision *runtime.Session
 	scorer               *Scorer
@@ -326,7 +328,7 @@ func RecogniseRun(dir string) error {
 	}
 	for _, e := range entries {
 		switch n := e.Name(); {
-		case n == RunFile || n == DrawFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
+		case n == RunFile || n == DrawFile || n == MetricsFile || n == PlotFile || n == plotSVG || n == ReportFile || n == ParamsFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
 		default:
 			return fmt.Errorf("it holds %s, which a training run does not write", n)
 		}
@@ -423,13 +425,12 @@ func (t *trainer) prepare() error {
 		}
 	}
 	cfg.LR = lr
-	size := man.Vision.ImageSize
-	if size <= 0 {
-		size = data.DefaultImageSize
+	if t.evalPrep, t.prepSource, err = data.PreprocessorFor(man.Vision.ImageSize, bundleNear(cfg.Bundle, man)...); err != nil {
+		return errs.AsInput(err)
 	}
-	t.prep = data.NewPreprocessor(size)
+	train := *t.evalPrep
+	t.prep = &train
 	t.prep.Augment = !cfg.NoAugment
-	t.evalPrep = data.NewPreprocessor(size)
 	t.opts = &runtime.Options{Device: cfg.Device, IntraOpThreads: cfg.Threads}
 
 	rec, err := man.Graph("train_step")
@@ -538,7 +539,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	var state map[string]*tensorio.Tensor
 	ck := Checkpoint{Seed: cfg.Seed, RNG: rngDoc}
 	if resumeFrom != "" {
-		c, p, s, err := readCheckpoint(resumeFrom)
+		c, p, s, err := readCheckpoint(resumeFrom, man)
 		if err != nil {
 			return nil, err
 		}
@@ -579,12 +580,14 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 		prog.line("resuming from %s (epoch %d, step %d)", resumeFrom, ck.Epoch+min(ck.Cursor, 1), ck.Step)
 	}
 	start := time.Now()
-	elapsed := func() float64 { return ck.Elapsed + time.Since(start).Seconds() }
+	before := ck.Elapsed // training time of the run's earlier sessions
+	elapsed := func() float64 { return before + time.Since(start).Seconds() }
 	labels := t.train.Labels()
 	var stepTime time.Duration
 	var timedSteps int
 	res := &Result{Out: cfg.Out, Metrics: filepath.Join(cfg.Out, MetricsFile), Classes: t.train.Classes, ValAcc: math.NaN(), Epochs: cfg.Epochs}
 
+	var lastEval *Evaluation // the last validation, for the report
 	for epoch := ck.Epoch; epoch < cfg.Epochs; epoch++ {
 		lrs := map[string]float64{}
 		for g, base := range cfg.LR {
@@ -664,7 +667,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("validation: %w", err)
 			}
-			res.ValAcc = ev.Accuracy
+			res.ValAcc, lastEval = ev.Accuracy, ev
 			rec["val_acc"] = ev.Accuracy
 			valMsg = fmt.Sprintf(" val acc %.1f%%", 100*ev.Accuracy)
 		}
@@ -687,25 +690,18 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	if t.featTime > 0 {
 		res.FeatureImagesPerSec = float64(t.featImages) / t.featTime.Seconds()
 	}
-	// Final parameters, through a temporary folder.
-	res.ParamsDir = filepath.Join(cfg.Out, ParamsDir)
-	tmp, err := os.MkdirTemp(cfg.Out, ".tmp-params-")
-	if err != nil {
-		return nil, err
-	}
-	if err := SaveTensors(tmp, t.currentParams()); err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	os.Chmod(tmp, 0o755)
-	if err := replaceDir(tmp, res.ParamsDir); err != nil {
-		os.RemoveAll(tmp)
+	// Final parameters, through a temporary file.
+	res.Params = filepath.Join(cfg.Out, ParamsFile)
+	if err := SaveParams(res.Params, man, t.currentParams()); err != nil {
 		return nil, err
 	}
 	metrics.Flush()
 	res.Plot = filepath.Join(cfg.Out, PlotFile)
 	if err := PlotMetrics(res.Metrics, res.Plot); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
+	}
+	if res.Report, err = t.finalReport(ctx, res, lastEval, elapsed()); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
 	}
 	if err := writeJSON(filepath.Join(cfg.Out, RunFile), t.runInfo(true)); err != nil {
 		return nil, err
@@ -827,7 +823,7 @@ func (t *trainer) currentState() map[string]*tensorio.Tensor {
 // checkpoint writes the run's state and prunes older checkpoints.
 func (t *trainer) checkpoint(ck Checkpoint) error {
 	dir := filepath.Join(t.cfg.Out, CheckpointsDir, checkpointName(ck))
-	if err := writeCheckpoint(dir, ck, t.currentParams(), t.currentState()); err != nil {
+	if err := writeCheckpoint(dir, t.man, ck, t.currentParams(), t.currentState()); err != nil {
 		return fmt.Errorf("writing checkpoint %s: %w", dir, err)
 	}
 	pruneCheckpoints(t.cfg.Out, t.cfg.KeepCheckpoints)

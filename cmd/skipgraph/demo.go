@@ -155,6 +155,7 @@ func runDemo(ctx context.Context, dir string, classes, epochs int, lr float64, s
 	fmt.Fprintf(out, "after training      %5.1f%%  (exported model: %.1f%%)\n", 100*after.Accuracy, 100*check.Accuracy)
 	fmt.Fprintf(out, "loss/accuracy plot  %s\n", res.Plot)
 	fmt.Fprintf(out, "confusion matrix    %s\n", confusion)
+	fmt.Fprintf(out, "run report          %s\n", res.Report)
 	fmt.Fprintf(out, "exported model      %s\n", exported)
 	fmt.Fprintf(out, "done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return nil

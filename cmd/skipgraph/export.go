@@ -14,7 +14,7 @@ func init() {
 		usage:   "BUNDLE --params TRAIN_OUT -o model.onnx [--source PATH] [--force]",
 		example: "skipgraph export bundle --params run -o clip-tuned.onnx",
 		flags: func(fs *flag.FlagSet) func([]string) error {
-			params := fs.String("params", "", "training output folder (required)")
+			params := fs.String("params", "", "training output folder, or a .safetensors file of torch-named parameters (required)")
 			o := fs.String("o", "", "model file to write; a folder for a split source (required)")
 			source := fs.String("source", "", "the source export, when it is no longer where the manifest says (its sha256 must match)")
 			force := fs.Bool("force", false, "replace the output if it exists")

@@ -5,13 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/skipgraph/skipgraph/clip"
+	"github.com/skipgraph/skipgraph/cost"
+	"github.com/skipgraph/skipgraph/data"
+	"github.com/skipgraph/skipgraph/data/tokenizer"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/train"
 )
 
 func init() {
@@ -49,6 +54,21 @@ type modelReport struct {
 	Metadata       []onnxio.Metadata `json:"metadata,omitempty"`
 	Structure      *clip.Structure   `json:"clip,omitempty"`
 	StructureError string            `json:"clip_error,omitempty"`
+	// Preprocess is the image preprocessing that eval and train use with this model, and
+	// where it comes from; PreprocessError says why none can be used.
+	Preprocess      *data.PreprocessSource `json:"preprocess,omitempty"`
+	PreprocessError string                 `json:"preprocess_error,omitempty"`
+	// Tokenizer is the tokenizer found beside the model, with the configuration files read.
+	Tokenizer      *tokenizerReport `json:"tokenizer,omitempty"`
+	TokenizerError string           `json:"tokenizer_error,omitempty"`
+}
+
+// tokenizerReport says which tokenizer files were found beside a model.
+type tokenizerReport struct {
+	File          string   `json:"file"`
+	Config        []string `json:"config,omitempty"`
+	ContextLength int      `json:"context_length"`
+	Vocab         int      `json:"vocab"`
 }
 
 type ioReport struct {
@@ -98,6 +118,25 @@ func inspect(path string, asJSON bool) error {
 		r.Structure = s
 	} else {
 		r.StructureError = err.Error()
+	}
+	near := []string{filepath.Dir(path), filepath.Dir(filepath.Dir(path))}
+	size := 0
+	if r.Structure != nil && r.Structure.Vision != nil && len(r.Structure.Vision.Inputs) > 0 {
+		if v := g.Value(r.Structure.Vision.Inputs[0]); v != nil {
+			if dims := v.Type.Shape; len(dims) == 4 && dims[2].Known() {
+				size = int(dims[2].Value)
+			}
+		}
+	}
+	if _, how, err := data.PreprocessorFor(size, near...); err == nil {
+		r.Preprocess = how
+	} else {
+		r.PreprocessError = err.Error()
+	}
+	if tok, err := train.FindTokenizer("", near...); err == nil {
+		r.Tokenizer = &tokenizerReport{File: tok.Source, Config: tok.Config, ContextLength: tok.ContextLength, Vocab: tok.VocabSize()}
+	} else {
+		r.TokenizerError = err.Error()
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
@@ -153,6 +192,24 @@ func writeReport(w io.Writer, r *modelReport) error {
 		}
 	}
 	fmt.Fprintln(w)
+	if r.Preprocess != nil {
+		from := "CLIP's constants"
+		if r.Preprocess.File != "" {
+			from = r.Preprocess.File
+		}
+		fmt.Fprintf(w, "images     %s\n           from %s\n", strings.TrimSuffix(r.Preprocess.Summary, " (CLIP's constants: no "+data.PreprocessorConfigFile+" beside the model)"), from)
+	} else {
+		fmt.Fprintf(w, "images     %s\n", r.PreprocessError)
+	}
+	if t := r.Tokenizer; t != nil {
+		cfg := "no " + tokenizer.HFConfigFile
+		if len(t.Config) > 0 {
+			cfg = strings.Join(t.Config, ", ")
+		}
+		fmt.Fprintf(w, "tokenizer  %s (%d tokens, context %d)\n           config: %s\n\n", t.File, t.Vocab, t.ContextLength, cfg)
+	} else {
+		fmt.Fprintf(w, "tokenizer  %s\n\n", r.TokenizerError)
+	}
 	if r.Structure == nil {
 		fmt.Fprintf(w, "CLIP structure: not found: %s\n", r.StructureError)
 		return nil
@@ -168,37 +225,7 @@ func orDash(s string) string {
 }
 
 // human renders a count as 1.2M, 34.5k ...
-func human(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fG", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	case n >= 1e4:
-		return fmt.Sprintf("%.1fk", float64(n)/1e3)
-	}
-	return fmt.Sprint(n)
-}
+func human(n int64) string { return cost.FormatCount(n) }
 
 // bytesHuman renders a byte count as 12.3 MiB ...
-func bytesHuman(n int64) string { return bytesHumanF(float64(n)) }
-
-// bytesHumanF renders a byte count held in a float64 (an estimate, which may exceed any int64)
-// as 12.3 MiB ...
-func bytesHumanF(n float64) string {
-	switch {
-	case n >= 1<<60:
-		return fmt.Sprintf("%.3g EiB", n/(1<<60))
-	case n >= 1<<50:
-		return fmt.Sprintf("%.2f PiB", n/(1<<50))
-	case n >= 1<<40:
-		return fmt.Sprintf("%.2f TiB", n/(1<<40))
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", n/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", n/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", n/(1<<10))
-	}
-	return fmt.Sprintf("%.0f B", n)
-}
+func bytesHuman(n int64) string { return cost.FormatBytes(n) }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"runtime/debug"
@@ -38,15 +39,17 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "skipgraph: internal error: %v\n", r)
-			if os.Getenv("SKIPGRAPH_DEBUG") != "" {
+			if verbose {
 				stderr.Write(debug.Stack())
 			} else {
-				fmt.Fprintln(stderr, "skipgraph: this is a bug; rerun with SKIPGRAPH_DEBUG=1 for details and report it")
+				fmt.Fprintln(stderr, "skipgraph: this is a bug; rerun with --verbose for details and report it")
 			}
 			code = 1
 		}
 	}()
 	out, errOut = stdout, stderr
+	verbose = false
+	setupLogging(stderr)
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
@@ -87,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "skipgraph %s: %v\n", c.name, err)
 		return 2
 	}
+	setupLogging(stderr)
+	slog.Debug("command", "name", c.name, "args", positional)
 	if err := exec(positional); err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if i := strings.IndexByte(msg, '\n'); i >= 0 && !errs.IsInput(err) {
@@ -103,6 +108,7 @@ var out, errOut io.Writer = os.Stdout, os.Stderr
 
 func newFlagSet(c *command) *flag.FlagSet {
 	fs := flag.NewFlagSet("skipgraph "+c.name, flag.ContinueOnError)
+	addVerboseFlag(fs)
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "usage: skipgraph %s %s\n\n%s\n", c.name, c.usage, c.summary)

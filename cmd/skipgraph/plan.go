@@ -189,19 +189,7 @@ func buildPlanReport(ctx context.Context, path string, src *bundle.SourceModel, 
 }
 
 // flopsHuman renders FLOPs as 12.3 GFLOP ...
-func flopsHuman(f float64) string {
-	switch {
-	case f >= 1e12:
-		return fmt.Sprintf("%.2f TFLOP", f/1e12)
-	case f >= 1e9:
-		return fmt.Sprintf("%.2f GFLOP", f/1e9)
-	case f >= 1e6:
-		return fmt.Sprintf("%.2f MFLOP", f/1e6)
-	case f >= 1e3:
-		return fmt.Sprintf("%.2f kFLOP", f/1e3)
-	}
-	return fmt.Sprintf("%.0f FLOP", f)
-}
+func flopsHuman(f float64) string { return cost.FormatFLOPs(f) }
 
 func ratioHuman(x float64) string { return fmt.Sprintf("x%.3f", x) }
 
@@ -257,15 +245,15 @@ func writePlan(w io.Writer, st *clip.Structure, r *planReport) error {
 		for _, t := range e.Towers {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, t.Kind, towerRun(t), rowsHuman(t.Rows),
 				human(t.TrainableParams), bytesHuman(t.OptimizerBytes), flopsHuman(t.ForwardFLOPs), flopsHuman(t.BackwardFLOPs),
-				flopsHuman(t.StepFLOPs()), bytesHumanF(t.ActivationBytes), flopsHuman(t.PrefixFLOPsPerItem))
+				flopsHuman(t.StepFLOPs()), cost.FormatBytesF(t.ActivationBytes), flopsHuman(t.PrefixFLOPsPerItem))
 			name = ""
 		}
 		h := e.Head
 		fmt.Fprintf(tw, "\thead\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t\t\n", human(h.TrainableParams), bytesHuman(h.OptimizerBytes),
-			flopsHuman(h.ForwardFLOPs), flopsHuman(h.BackwardFLOPs), flopsHuman(h.StepFLOPs()), bytesHumanF(h.ActivationBytes))
+			flopsHuman(h.ForwardFLOPs), flopsHuman(h.BackwardFLOPs), flopsHuman(h.StepFLOPs()), cost.FormatBytesF(h.ActivationBytes))
 		c := e.Total
 		fmt.Fprintf(tw, "\ttotal\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", human(c.TrainableParams), bytesHuman(c.OptimizerBytes),
-			flopsHuman(c.ForwardFLOPs), flopsHuman(c.BackwardFLOPs), flopsHuman(c.StepFLOPs()), bytesHumanF(c.ActivationBytes), "")
+			flopsHuman(c.ForwardFLOPs), flopsHuman(c.BackwardFLOPs), flopsHuman(c.StepFLOPs()), cost.FormatBytesF(c.ActivationBytes), "")
 	}
 	block("full FT", r.Full)
 	block(strings.Join(r.Chosen.Strategies, ","), ch)
@@ -305,7 +293,7 @@ func writePlan(w io.Writer, st *clip.Structure, r *planReport) error {
 			human(c.TrainableParams), ratioHuman(row.Ratios.TrainableParams),
 			bytesHuman(c.OptimizerBytes), ratioHuman(row.Ratios.OptimizerBytes),
 			flopsHuman(c.StepFLOPs()), ratioHuman(row.Ratios.StepFLOPs),
-			bytesHumanF(c.ActivationBytes), ratioHuman(row.Ratios.ActivationBytes),
+			cost.FormatBytesF(c.ActivationBytes), ratioHuman(row.Ratios.ActivationBytes),
 			flopsHuman(row.TextPrefixFLOPs), flopsHuman(row.ImagePrefixFLOPs))
 	}
 	if err := tw.Flush(); err != nil {

@@ -298,18 +298,14 @@ func TestSpecialFileInputs(t *testing.T) {
 		}
 	}
 	fifo(t, filepath.Join(classDir, "zz.png"))
-	idx, err := os.ReadFile(p("run/params/index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var index struct{ Files map[string]string }
-	if err := json.Unmarshal(idx, &index); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range index.Files {
-		fifo(t, p("run/params/"+f))
+	// the parameters as safetensors (what a run writes) and as .npy files (earlier versions)
+	npyRun(t, bnd, p("run"), p("run-npy"))
+	for _, f := range npyIndex(t, p("run-npy")) {
+		fifo(t, p("run-npy/params/"+f))
 		break
 	}
+	os.Remove(p("run/" + train.ParamsFile))
+	fifo(t, p("run/"+train.ParamsFile))
 	copyTree(t, filepath.Join(fix, "model"), p("tok"))
 	fifo(t, p("tok/tokenizer.json"))
 	copyTree(t, bnd, p("bman"))
@@ -342,7 +338,8 @@ func TestSpecialFileInputs(t *testing.T) {
 		{"inspect external data in a pipe", "model.onnx.data", []string{"inspect", p("ext/model.onnx")}},
 		{"eval an image that is a pipe", "zz.png", []string{"eval", filepath.Join(fix, "model", "model.onnx"), "--data", p("data"), "--confusion", ""}},
 		{"train on an image that is a pipe", "zz.png", []string{"train", bnd, "--data", p("data"), "-o", p("out1"), "--epochs", "1"}},
-		{"eval params .npy that is a pipe", ".npy", []string{"eval", bnd, "--params", p("run"), "--data", data, "--confusion", ""}},
+		{"eval params .npy that is a pipe", ".npy", []string{"eval", bnd, "--params", p("run-npy"), "--data", data, "--confusion", ""}},
+		{"eval params .safetensors that is a pipe", train.ParamsFile, []string{"eval", bnd, "--params", p("run"), "--data", data, "--confusion", ""}},
 		{"eval a tokenizer that is a pipe", "tokenizer.json", []string{"eval", p("tok/model.onnx"), "--data", data, "--confusion", ""}},
 		{"train a manifest that is a pipe", "manifest.json", []string{"train", p("bman"), "--data", data, "-o", p("out2"), "--epochs", "1"}},
 		{"train a train step that is a pipe", "train_step.onnx", []string{"train", p("bstep"), "--data", data, "-o", p("out3"), "--epochs", "1"}},
@@ -398,10 +395,11 @@ func TestPathsConfined(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(linked, bundle.TrainStepFile)); err != nil {
 		t.Fatal(err)
 	}
-	// params: an index entry leaving the folder, and a .npy that is a link to a file outside
-	copyTree(t, p("run"), p("run-dotdot"))
-	copyTree(t, p("run"), p("run-link"))
-	idxPath := p("run-dotdot/params/index.json")
+	// params of earlier versions (.npy files and an index): an index entry leaving the folder,
+	// and a .npy that is a link to a file outside; a run's params.safetensors that is a link
+	npyRun(t, bnd, p("run"), p("run-dotdot"))
+	npyRun(t, bnd, p("run"), p("run-link"))
+	idxPath := p("run-dotdot/params/" + train.IndexFile)
 	b, _ := os.ReadFile(idxPath)
 	var idx struct {
 		Files map[string]string `json:"files"`
@@ -410,7 +408,7 @@ func TestPathsConfined(t *testing.T) {
 	var victim string
 	for n, f := range idx.Files {
 		victim = f
-		copyFile(t, p("run/params/"+f), p("x.npy"))
+		copyFile(t, p("run-dotdot/params/"+f), p("x.npy"))
 		idx.Files[n] = "../../x.npy"
 		break
 	}
@@ -418,6 +416,12 @@ func TestPathsConfined(t *testing.T) {
 	os.WriteFile(idxPath, b, 0o644)
 	os.Remove(p("run-link/params/" + victim))
 	if err := os.Symlink(p("x.npy"), p("run-link/params/"+victim)); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, p("run"), p("run-stlink"))
+	copyFile(t, p("run/"+train.ParamsFile), p("x.safetensors"))
+	os.Remove(p("run-stlink/" + train.ParamsFile))
+	if err := os.Symlink(p("x.safetensors"), p("run-stlink/"+train.ParamsFile)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -432,6 +436,7 @@ func TestPathsConfined(t *testing.T) {
 		{"params index ../ path", "leaves the folder", []string{"eval", bnd, "--params", p("run-dotdot"), "--data", data, "--confusion", ""}},
 		{"params file through a link", "through a symbolic link", []string{"eval", bnd, "--params", p("run-link"), "--data", data, "--confusion", ""}},
 		{"export with params through a link", "through a symbolic link", []string{"export", bnd, "--params", p("run-link"), "-o", p("e.onnx")}},
+		{"run's safetensors through a link", "through a symbolic link", []string{"eval", bnd, "--params", p("run-stlink"), "--data", data, "--confusion", ""}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -706,4 +711,38 @@ func TestLeftovers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// npyRun writes the trained parameters of the run folder from in the layout of earlier versions
+// (params/index.json and one .npy file per tensor) into the run folder out.
+func npyRun(t *testing.T, bnd, from, out string) {
+	t.Helper()
+	man, err := bundle.ReadManifest(bnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := train.LoadParams(from, man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(out, train.ParamsDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := train.SaveTensors(filepath.Join(out, train.ParamsDir), ps); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// npyIndex returns the file names of the .npy parameter index in the run folder run.
+func npyIndex(t *testing.T, run string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(run, train.ParamsDir, train.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx struct{ Files map[string]string }
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatal(err)
+	}
+	return idx.Files
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -68,9 +69,10 @@ func (p *pluginFlags) catalog() (*plugin.Catalog, error) {
 	}
 	stopPluginsOnSignal()
 	opts := plugin.Options{Timeout: p.timeout}
-	if os.Getenv("SKIPGRAPH_DEBUG") != "" {
+	if verbose {
 		opts.Stderr = errOut
 	}
+	slog.Debug("plugins found", "count", len(cands))
 	return plugin.NewCatalog(cands, opts), nil
 }
 

@@ -26,7 +26,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			def := train.DefaultConfig()
 			dataDir := fs.String("data", "", "image-folder data set: train/ [val/ test/] of class folders, or one folder of class folders (required)")
-			outDir := fs.String("o", "", "output folder: metrics.jsonl, plot.png, checkpoints/, params/ (required unless --resume)")
+			outDir := fs.String("o", "", "output folder: metrics.jsonl, plot.png, checkpoints/, params.safetensors (required unless --resume)")
 			tok := fs.String("tokenizer", "", "tokenizer folder or file (default: look in the bundle, then beside its source model)")
 			template := fs.String("template", "", "prompt template with {} for the class name (default \""+data.DefaultTemplate+"\")")
 			templates := fs.String("templates", "", "file of prompt templates, one per line: the first is the training text input, all of them are averaged for the CSkip prototypes")
@@ -174,5 +174,5 @@ func printTrainResult(res *train.Result) {
 		fmt.Fprintf(out, "feature cache %.1f images/s, ", res.FeatureImagesPerSec)
 	}
 	fmt.Fprintf(out, "train step %.2f steps/s\n", res.StepsPerSec)
-	fmt.Fprintf(out, "parameters  %s\nmetrics     %s\nplot        %s\n", res.ParamsDir, res.Metrics, res.Plot)
+	fmt.Fprintf(out, "parameters  %s\nmetrics     %s\nplot        %s\nreport      %s\n", res.Params, res.Metrics, res.Plot, res.Report)
 }

@@ -73,7 +73,7 @@ func TestTrainCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
-	for _, f := range []string{train.MetricsFile, train.PlotFile, train.RunFile, filepath.Join(train.ParamsDir, train.IndexFile), filepath.Join(train.CheckpointsDir, "epoch-2", train.CheckpointFile)} {
+	for _, f := range []string{train.MetricsFile, train.PlotFile, train.RunFile, train.ParamsFile, filepath.Join(train.CheckpointsDir, "epoch-2", train.CheckpointFile)} {
 		if _, err := os.Stat(filepath.Join(run, f)); err != nil {
 			t.Errorf("train wrote no %s: %v\n%s", f, err, stdout)
 		}

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/skipgraph/skipgraph/internal/version"
 	ort "github.com/skipgraph/skipgraph/runtime"
 )
-
-// Version is the skipgraph release; set at build time with -ldflags "-X main.Version=...".
-var Version = "0.1.0-dev"
 
 func init() {
 	register(&command{
@@ -22,7 +20,7 @@ func init() {
 				if len(args) != 0 {
 					return usageError("version", "version takes no arguments")
 				}
-				fmt.Fprintf(out, "skipgraph %s\n", Version)
+				fmt.Fprintf(out, "skipgraph %s\n", version.Version)
 				if bi, ok := debug.ReadBuildInfo(); ok {
 					fmt.Fprintf(out, "go         %s\n", bi.GoVersion)
 				}

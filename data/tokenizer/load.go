@@ -115,6 +115,8 @@ type specialConfig struct {
 	bos, eos, pad string
 	padID         *int64
 	maxLen        int
+	// files are the configuration files read.
+	files []string
 }
 
 // tokenField decodes a special-token entry: a string or {"content": ...}.
@@ -161,6 +163,7 @@ func readSidecars(dir string, cfg *specialConfig) error {
 		if err := parseSidecar(path, data, cfg); err != nil {
 			return err
 		}
+		cfg.files = append(cfg.files, path)
 	}
 	return nil
 }
@@ -235,6 +238,7 @@ func (t *Tokenizer) finish(cfg specialConfig, defaultPad func() int64) error {
 	if cfg.maxLen > 0 {
 		t.ContextLength = cfg.maxLen
 	}
+	t.Config = cfg.files
 	for _, id := range []int64{t.StartID, t.EndID} {
 		t.isSpec[id] = true
 	}
@@ -516,6 +520,7 @@ func parseTokenizerJSON(path string, data []byte, side specialConfig) (*Tokenize
 	if side.maxLen > 0 {
 		cfg.maxLen = side.maxLen
 	}
+	cfg.files = side.files
 	t, err := build(path, vocab, merges, func(i int) string {
 		return fmt.Sprintf("model.merges[%d]", i)
 	}, specials)

@@ -40,6 +40,9 @@ var pretokenPattern = regexp.MustCompile(`'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[
 type Tokenizer struct {
 	// Source names the file the vocabulary was read from.
 	Source string
+	// Config names the configuration files read beside it (tokenizer_config.json,
+	// special_tokens_map.json), which set the special tokens and the context length.
+	Config []string
 	// StartID is the id of the start-of-text token put first in every row.
 	StartID int64
 	// EndID is the id of the end-of-text token put after the text; it stays
