@@ -1,7 +1,6 @@
 package bundle
 
 import (
-
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
