@@ -169,6 +169,9 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if m.Format != FormatVersion {
 		return nil, errs.Input("%s: format %q, this skipgraph reads %q; convert the model again", path, m.Format, FormatVersion)
 	}
+	if err := m.checkBounds(path); err != nil {
+		return nil, err
+	}
 	return &m, nil
 }
 
