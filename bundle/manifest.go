@@ -162,6 +162,11 @@ func ReadManifest(dir string) (*Manifest, error) {
 		}
 		return nil, errs.Input("%s: %v", path, pathCause(err))
 	}
+	return ParseManifest(path, b)
+}
+
+// ParseManifest decodes and checks the manifest b read from path (which errors name).
+func ParseManifest(path string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, errs.Input("%s: not valid JSON: %v", path, err)

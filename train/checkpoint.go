@@ -297,6 +297,8 @@ func (ck *Checkpoint) check(dir string, epochs, perEpoch int, seed uint64) error
 		return bad("step %d does not match epoch %d and cursor %d (%d steps per epoch: want step %d)", ck.Step, ck.Epoch, ck.Cursor, perEpoch, ck.Epoch*perEpoch+ck.Cursor)
 	case ck.Seed != seed:
 		return bad("seed %d differs from the run's %d", ck.Seed, seed)
+	case filepath.Base(dir) != checkpointName(*ck):
+		return bad("it holds epoch %d, step %d, but its folder is not named %s", ck.Epoch, ck.Step, checkpointName(*ck))
 	case ck.Seen < 0 || ck.Correct < 0 || ck.Correct > ck.Seen:
 		return bad("%d correct of %d seen is not a count", ck.Correct, ck.Seen)
 	case math.IsNaN(ck.LossSum) || math.IsInf(ck.LossSum, 0) || math.IsNaN(ck.Elapsed) || math.IsInf(ck.Elapsed, 0) || ck.Elapsed < 0:

@@ -521,9 +521,14 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	}
 	sampler := data.NewSampler(t.train.Labels(), cfg.Batch, cfg.Shots, cfg.Seed)
 	perEpoch := sampler.NumBatches()
-	if resumeFrom != "" {
-		if err := ck.check(resumeFrom, cfg.Epochs, perEpoch, cfg.Seed); err != nil {
-			return nil, err
+	if cfg.Resume {
+		// every checkpoint, not only the newest: one damaged into claiming fewer steps would
+		// otherwise pass for an older one, silently
+		dirs, cks, _ := checkpoints(cfg.Out)
+		for i := range dirs {
+			if err := cks[i].check(dirs[i], cfg.Epochs, perEpoch, cfg.Seed); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := truncateMetrics(filepath.Join(cfg.Out, MetricsFile), ck.Step, ck.Epoch); err != nil {

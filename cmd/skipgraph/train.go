@@ -110,6 +110,7 @@ func init() {
 				if !*quiet {
 					cfg.Progress, cfg.ProgressTTY = errOut, train.IsTerminal(errOut)
 				}
+				cfg.OnStep = onTrainStep
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				res, err := train.Train(ctx, cfg)
@@ -125,6 +126,9 @@ func init() {
 		},
 	})
 }
+
+// onTrainStep, when set (by tests), is called after every training step.
+var onTrainStep func(train.StepInfo) error
 
 // parseCheckpointEvery reads --checkpoint-every: a step count, a duration, or both separated
 // by a comma; "0" turns checkpoints within an epoch off.
