@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/tensorio"
@@ -65,9 +67,11 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 		if strings.ContainsRune(f, '/') || f == ".." {
 			return nil, errs.Input("%s: file %q of %s leaves the folder", filepath.Join(dir, IndexFile), f, n)
 		}
-		t, err := tensorio.LoadNPY(filepath.Join(dir, f))
+		path := filepath.Join(dir, f)
+		t, err := tensorio.LoadNPY(path)
 		if err != nil {
-			return nil, errs.Input("%s: %v", filepath.Join(dir, f), err)
+			// the cause without the path, which LoadNPY's errors repeat
+			return nil, errs.Input("%s: %s", showPath(path), strings.TrimPrefix(unwrap(err).Error(), path+": "))
 		}
 		out[n] = t
 	}
@@ -284,7 +288,7 @@ func pruneCheckpoints(out string, keep int) {
 // check refuses a checkpoint that does not fit the run resuming from it: a run of epochs
 // epochs of perEpoch steps each, with the given seed.
 func (ck *Checkpoint) check(dir string, epochs, perEpoch int, seed uint64) error {
-	file := filepath.Join(dir, CheckpointFile)
+	file := showPath(filepath.Join(dir, CheckpointFile))
 	bad := func(format string, a ...any) error {
 		return errs.Input("%s: %s; the checkpoint is damaged or of another run: remove its folder to resume from the one before it", file, fmt.Sprintf(format, a...))
 	}
@@ -346,12 +350,21 @@ func writeFileAtomic(path string, b []byte) error {
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return errs.Input("%s: %v", path, unwrap(err))
+		return errs.Input("%s: %v", showPath(path), unwrap(err))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return errs.Input("%s: not valid JSON: %v", path, err)
+		return errs.Input("%s: not valid JSON: %v", showPath(path), err)
 	}
 	return nil
+}
+
+// showPath is a path for a one-line message: quoted when it holds a line break or another
+// control character.
+func showPath(p string) string {
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return strconv.Quote(p)
+	}
+	return p
 }
 
 func checkpointName(ck Checkpoint) string {

@@ -26,6 +26,7 @@ func FuzzParamsIndex(f *testing.F) {
 	f.Add([]byte(`{"files": {"x": ""}}`))
 	f.Add([]byte(`{"files": {"x": "."}}`))
 	f.Add([]byte(`{"files": null}`))
+	f.Add([]byte(`{"files": {"x": "line\nbreak.npy"}}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := t.TempDir()
