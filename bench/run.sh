@@ -102,7 +102,7 @@ fi
 
 if want decode; then
 	echo "## train on large images: peak RSS under the image-decoding budget (one 11000x11000 8-bit PNG, seven 6000x6000 16-bit ones; tiny model, 1 epoch, no augmentation)"
-	[[ -f "$work/demo/bundle/manifest.json" ]] || "$SG" demo -o "$work/demo" >/dev/null
+	[[ -f "$work/demo/bundle/manifest.json" ]] || "$SG" demo -o "$work/demo" >/dev/null 2>&1
 	[[ -d "$work/bigimages" ]] || go run ./bench/bigimages -o "$work/bigimages"
 	for i in 1 2; do
 		for mem in 512MiB 1GiB 2GiB; do

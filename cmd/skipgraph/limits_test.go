@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -236,17 +235,7 @@ func TestBadNumbers(t *testing.T) {
 			tmp := t.TempDir()
 			args := tc.setup(t, tmp)
 			code, _, stderr := runCLI(args...)
-			if code != 2 {
-				t.Fatalf("exit %d, want 2: %s", code, stderr)
-			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
-				t.Errorf("want one line, got:\n%s", stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("message lacks %q: %s", w, stderr)
-				}
-			}
+			checkInputError(t, code, stderr, tc.want...)
 			if _, err := os.Stat(filepath.Join(tmp, "out")); err == nil {
 				t.Error("output written")
 			}
