@@ -9,6 +9,7 @@ require (
 	golang.org/x/text v0.44.0
 	google.golang.org/grpc v1.61.0
 	google.golang.org/protobuf v1.36.12
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

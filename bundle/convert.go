@@ -20,6 +20,7 @@ import (
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
@@ -63,6 +64,8 @@ type SourceModel struct {
 	// hashes yields the source files with their sha256, computed in the background while the
 	// bundle is built (see SourceFiles).
 	hashes func() ([]SourceFile, error)
+	// paths are the source files as given.
+	paths []string
 	// SplitNames maps the joined model's initializers to the split files (split exports only).
 	SplitNames map[string]SplitName
 	// SourceDTypes records the initializers that were float16 or bfloat16 in the source: the
@@ -101,7 +104,7 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &SourceModel{Model: m, Structure: s, SourceDTypes: dtypes, hashes: hashInBackground(path)}, nil
+	return &SourceModel{Model: m, Structure: s, SourceDTypes: dtypes, hashes: hashInBackground(path), paths: []string{path}}, nil
 }
 
 // SourceFiles returns the source files with their sizes and sha256, waiting for the hashing
@@ -140,7 +143,7 @@ func hashInBackground(paths ...string) func() ([]SourceFile, error) {
 }
 
 func hashFile(path string) (SourceFile, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return SourceFile{}, errs.Input("%s: %v", path, pathCause(err))
 	}
@@ -169,8 +172,8 @@ func Convert(ctx context.Context, src *SourceModel, dir string, opts Options) (*
 	if len(opts.Strategies) == 0 {
 		return nil, errs.Input("no strategy given (use --strategy full, lskip, cskip or lskip,cskip)")
 	}
-	if _, err := os.Stat(dir); err == nil && !opts.Force {
-		return nil, errs.Input("%s already exists; remove it or pass --force to replace it", dir)
+	if err := (safeio.Output{Path: dir, What: "a bundle", Inputs: src.paths, Force: opts.Force, Ours: Recognise}).Check(); err != nil {
+		return nil, err
 	}
 	b, err := Build(ctx, src, opts)
 	if err != nil {
@@ -391,20 +394,12 @@ func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
 // Write writes the bundle to dir through a temporary folder beside it.
 func (b *Built) Write(dir string) error {
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return errs.Input("%s: %v", parent, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	td, err := safeio.NewTempDir(dir)
 	if err != nil {
-		return errs.Input("cannot write beside %s: %v", dir, err)
+		return errs.Input("cannot write beside %s: %v", dir, pathCause(err))
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer td.Abort()
+	tmp := td.Path
 	for _, key := range slices.Sorted(maps.Keys(b.Graphs)) {
 		rec := b.Manifest.Graphs[key]
 		if err := onnxio.Save(b.Graphs[key], filepath.Join(tmp, rec.File), onnxio.SaveOptions{}); err != nil {
@@ -425,27 +420,7 @@ func (b *Built) Write(dir string) error {
 	if err := os.WriteFile(filepath.Join(tmp, ManifestFile), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	var old string
-	if _, err := os.Stat(dir); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("cannot replace %s: %w", dir, err)
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if old != "" {
-			os.Rename(old, dir)
-		}
-		return fmt.Errorf("cannot move the bundle into %s: %w", dir, err)
-	}
-	ok = true
-	if old != "" {
-		os.RemoveAll(old)
-	}
-	return nil
+	return td.Commit()
 }
 
 // joinNames renders a list of names for messages.

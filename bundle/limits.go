@@ -30,7 +30,7 @@ const (
 // checkBounds refuses a manifest whose numbers are out of range; path names it in the error.
 func (m *Manifest) checkBounds(path string) error {
 	bad := func(field string, v any, want string) error {
-		return errs.Input("%s: %s is %v; want %s (the manifest is damaged: convert the model again)", path, field, v, want)
+		return errs.Input("%s: %s %v: want %s (the manifest is damaged: convert the model again)", path, field, v, want)
 	}
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	if t := m.Text; t != nil {

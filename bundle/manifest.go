@@ -2,11 +2,16 @@ package bundle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/rewrite"
 )
 
@@ -155,17 +160,25 @@ type VisionRecord struct {
 // ReadManifest reads DIR/manifest.json.
 func ReadManifest(dir string) (*Manifest, error) {
 	path := filepath.Join(dir, ManifestFile)
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, errs.Input("%s: not a skipgraph bundle (no %s); make one with 'skipgraph convert MODEL -o %s'", dir, ManifestFile, dir)
 		}
 		return nil, errs.Input("%s: %v", path, pathCause(err))
 	}
-	return ParseManifest(path, b)
+	m, err := ParseManifest(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkFiles(dir); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
-// ParseManifest decodes and checks the manifest b read from path (which errors name).
+// ParseManifest decodes the manifest b read from path (which errors name) and checks its
+// format and numbers; ReadManifest also checks the files it names.
 func ParseManifest(path string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -178,6 +191,62 @@ func ParseManifest(path string, b []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// Recognise returns nil when dir is a bundle that skipgraph wrote: a folder with a skipgraph
+// manifest and nothing but the files the manifest names (and their external data). Else it says
+// why not.
+func Recognise(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return pathCause(err)
+	}
+	b, err := safeio.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return fmt.Errorf("no readable %s", ManifestFile)
+	}
+	var m Manifest
+	if json.Unmarshal(b, &m) != nil || !strings.HasPrefix(m.Format, "skipgraph-bundle/") {
+		return fmt.Errorf("its %s is not a skipgraph manifest", ManifestFile)
+	}
+	known := map[string]bool{ManifestFile: true}
+	for _, g := range m.Graphs {
+		if g != nil {
+			known[g.File] = true
+		}
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if known[n] || !e.IsDir() && known[strings.TrimSuffix(n, ".data")] {
+			continue
+		}
+		return fmt.Errorf("it holds %s, which a bundle does not", n)
+	}
+	return nil
+}
+
+// checkFiles refuses a manifest whose graph files leave the bundle's folder (symbolic links
+// included) or are missing, and resolves nothing else: the graphs are read by their paths.
+func (m *Manifest) checkFiles(dir string) error {
+	for _, key := range slices.Sorted(maps.Keys(m.Graphs)) {
+		g := m.Graphs[key]
+		if g == nil {
+			return errs.Input("%s: graph %q has no record; convert the model again", filepath.Join(dir, ManifestFile), key)
+		}
+		p, err := safeio.Within(dir, g.File)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return errs.Input("%s: the bundle's %s graph is missing; convert the model again", p, key)
+		case err != nil && p == "":
+			return errs.Input("%s: graph %s file %q %v; a bundle's files lie in its folder: convert the model again", filepath.Join(dir, ManifestFile), key, g.File, err)
+		case err != nil:
+			return errs.Input("%s: %v", p, pathCause(err))
+		}
+		if err := safeio.CheckRegular(p); err != nil {
+			return errs.Input("%s: %v", p, pathCause(err))
+		}
+	}
+	return nil
 }
 
 // Param returns the record of an initializer, or nil.
@@ -205,7 +274,7 @@ func (m *Manifest) Trainable() []*ParamRecord {
 func (m *Manifest) Graph(key string) (*GraphRecord, error) {
 	g := m.Graphs[key]
 	if g == nil {
-		return nil, fmt.Errorf("the bundle has no %s graph", key)
+		return nil, errs.Input("the bundle has no %s graph; convert the model again", key)
 	}
 	return g, nil
 }

@@ -53,12 +53,16 @@ func init() {
 	trainPass("raise-opset", "raise the default-domain opset to one the gradient ops need (>= 16; 17 from 13..15)", nil,
 		func(c *rewrite.Context, _ *trainState) (bool, error) {
 			before := c.Model.Opset("")
-			return c.Model.Opset("") != before, raiseOpset(c.Model)
+			if err := raiseOpset(c.Model); err != nil {
+				return false, err
+			}
+			return c.Model.Opset("") != before, nil
 		})
 
 	trainPass("apply-patch", "add the strategies' patch nodes and rewire inputs", nil,
 		func(c *rewrite.Context, ts *trainState) (bool, error) {
-			return ts.plan.Patch != nil, applyPatch(c.Model, ts.plan.Patch)
+			// a patch comes from a strategy, often a plugin: what is wrong with it is its input
+			return ts.plan.Patch != nil, errs.AsInput(applyPatch(c.Model, ts.plan.Patch))
 		})
 
 	trainPass("stop-gradient", "keep only logits_per_image as output; put StopGradient markers on uncached boundaries", []string{"apply-patch"},

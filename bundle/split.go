@@ -68,7 +68,7 @@ func loadSplit(visionPath, textPath string) (*SourceModel, error) {
 	joined.Split = true
 	joined.Head.LogitScale.Default = true
 	src := &SourceModel{Model: m, Structure: joined, SplitNames: map[string]SplitName{}, SourceDTypes: vdt}
-	src.hashes = hashInBackground(visionPath, textPath)
+	src.hashes, src.paths = hashInBackground(visionPath, textPath), []string{visionPath, textPath}
 	for _, v := range vm.Graph.Initializers {
 		src.SplitNames[v.Name] = SplitName{File: 0, Name: v.Name}
 	}

@@ -187,9 +187,7 @@ func Compute(st *clip.Structure, plan *strategy.Plan, s Settings) (*Estimate, er
 			return nil, err
 		}
 		cs := &CSkip{Config: cfg, K: cfg.TopK(s.Classes)}
-		for _, p := range cfg.TailProbabilities(s.Classes) {
-			cs.ExpectedTail += p
-		}
+		cs.ExpectedTail = cfg.ExpectedTail(s.Classes)
 		e.CSkip = cs
 		textRows = float64(cs.K) + cs.ExpectedTail
 	}

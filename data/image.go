@@ -14,6 +14,8 @@ import (
 	"os"
 	"runtime"
 	"sync"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // CLIPMean is the per-channel (R, G, B) mean CLIP normalises with.
@@ -47,7 +49,7 @@ func LoadImage(path string) (*image.RGBA, error) {
 // it; the cost is held until use returns. size is the preprocessed input size (resampling
 // buffers count too).
 func (b *DecodeBudget) decode(path string, size int, use func(*image.RGBA) error) error {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {

@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // DefaultTemplate is the prompt template used when none is given.
@@ -40,7 +41,7 @@ func CheckTemplate(template string) error {
 // ReadTemplates reads prompt templates, one per line. Blank lines and lines
 // starting with # are skipped; every other line must contain "{}".
 func ReadTemplates(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := safeio.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
@@ -110,7 +111,7 @@ type ClassEntry struct {
 // "n01440764 tench"); a tab wins over a space, so folder names with spaces
 // need one. Blank lines and lines starting with # are skipped.
 func ReadClasses(path string) ([]ClassEntry, error) {
-	data, err := os.ReadFile(path)
+	data, err := safeio.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // synthColour is a named class colour of the synthetic data set.
@@ -72,25 +74,13 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 	}
 	// Everything is written into a temporary folder beside dir and renamed into place at the end,
 	// so a failure leaves no half-written data set.
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("%s: %w", parent, unwrapPath(err))
-	}
-	final := dir
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(dir))+".tmp-")
+	td, err := safeio.NewTempDir(dir)
 	if err != nil {
-		return fmt.Errorf("%s: %w", parent, unwrapPath(err))
+		return fmt.Errorf("cannot write beside %s: %w", dir, unwrapPath(err))
 	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	dir = tmp
+	defer td.Abort()
+	final := dir
+	dir = td.Path
 	names := SyntheticClasses(classes)
 	for label, name := range names {
 		cdir := filepath.Join(dir, name)
@@ -121,10 +111,9 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
 	os.Remove(final) // an empty folder given as the destination
-	if err := os.Rename(tmp, final); err != nil {
+	if err := td.Commit(); err != nil {
 		return fmt.Errorf("%s: %w", final, unwrapPath(err))
 	}
-	done = true
 	return nil
 }
 

@@ -115,7 +115,7 @@ func CheckPlan(skel *strategy.Skeleton, p *strategy.Plan) error {
 			return fmt.Errorf("patch rewires node %q to %q, which does not exist", rw.Node, rw.Value)
 		}
 	}
-	return nil
+	return checkAcyclic(skel, p.Patch)
 }
 
 func countSet(a strategy.PatchAttr) int {

@@ -49,6 +49,7 @@ type Plugin struct {
 	path    string
 	info    strategy.Info
 	client  *goplugin.Client
+	cmd     *exec.Cmd
 	remote  *Remote
 	timeout time.Duration
 	stderr  *tail
@@ -70,7 +71,8 @@ func Open(ctx context.Context, path string, opts Options) (*Plugin, error) {
 	if err := checkExecutable(path); err != nil {
 		return nil, errs.Input("plugin %s: %v", path, err)
 	}
-	p := &Plugin{path: path, timeout: opts.Timeout, stderr: &tail{max: 16 << 10}}
+	p := &Plugin{path: path, timeout: opts.Timeout, stderr: &tail{max: 16 << 10}, cmd: exec.Command(path)}
+	ownGroup(p.cmd)
 	var stderr io.Writer = p.stderr
 	if opts.Stderr != nil {
 		stderr = io.MultiWriter(p.stderr, opts.Stderr)
@@ -78,21 +80,23 @@ func Open(ctx context.Context, path string, opts Options) (*Plugin, error) {
 	p.client = goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(nil),
-		Cmd:              exec.Command(path),
+		Cmd:              p.cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           hclog.NewNullLogger(),
 		Stderr:           stderr,
 		StartTimeout:     opts.Timeout,
 		Managed:          true,
 	})
+	track(p)
 	rpc, err := p.client.Client()
 	if err != nil {
-		p.client.Kill()
+		killGroup(p.cmd) // nothing of a plugin that failed its start is kept waiting for
+		p.Close()
 		return nil, p.startError(err)
 	}
 	raw, err := rpc.Dispense(PluginName)
 	if err != nil {
-		p.client.Kill()
+		p.Close()
 		return nil, errs.Input("plugin %s: %s", path, oneLine(err.Error()))
 	}
 	p.remote = raw.(*Remote)
@@ -152,19 +156,70 @@ func (p *Plugin) Plan(ctx context.Context, req *strategy.Request) (*strategy.Pla
 	return plan, nil
 }
 
-// Close stops the plugin process. It is safe to call more than once.
+// closeGrace is how long Close waits for a plugin to exit by itself before killing its
+// process group.
+const closeGrace = 2 * time.Second
+
+// Close stops the plugin process and every process it started (its process group). It is safe
+// to call more than once.
 func (p *Plugin) Close() {
-	if p.client != nil {
-		p.client.Kill()
+	if p.client == nil {
+		return
 	}
+	done := make(chan struct{})
+	go func() {
+		p.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+		// a child holding the plugin's stdout keeps go-plugin waiting: kill the whole group
+		killGroup(p.cmd)
+		<-done
+	}
+	// children that outlive the plugin without holding its pipes go too
+	killGroup(p.cmd)
+	untrack(p)
 }
 
 // Closed reports whether the plugin process has exited.
 func (p *Plugin) Closed() bool { return p.client == nil || p.client.Exited() }
 
-// KillAll stops every plugin process this program started and has not stopped yet. Call it
-// before exiting on a signal.
-func KillAll() { goplugin.CleanupClients() }
+// KillAll stops every plugin process this program started and has not stopped yet, with the
+// processes they started. Call it before exiting on a signal.
+func KillAll() {
+	live.Lock()
+	ps := make([]*Plugin, 0, len(live.m))
+	for p := range live.m {
+		ps = append(ps, p)
+	}
+	live.Unlock()
+	for _, p := range ps {
+		killGroup(p.cmd)
+	}
+	for _, p := range ps {
+		p.Close()
+	}
+}
+
+// live are the plugins started and not yet closed.
+var live = struct {
+	sync.Mutex
+	m map[*Plugin]bool
+}{m: map[*Plugin]bool{}}
+
+func track(p *Plugin) {
+	live.Lock()
+	live.m[p] = true
+	live.Unlock()
+}
+
+func untrack(p *Plugin) {
+	live.Lock()
+	delete(live.m, p)
+	live.Unlock()
+}
 
 // fail turns a failed call into one line, and stops the plugin when it is unusable.
 func (p *Plugin) fail(ctx context.Context, op string, err error) error {

@@ -20,7 +20,7 @@ var (
 )
 
 // misbehaviours are the modes of testdata/misbehave, each a copy named skipgraph-strategy-MODE.
-var misbehaviours = []string{"crash", "hang", "hangstart", "exit", "malformed", "badpatch", "v2", "tensors"}
+var misbehaviours = []string{"crash", "hang", "hangstart", "exit", "malformed", "badpatch", "cycle", "v2", "tensors"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()

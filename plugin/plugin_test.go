@@ -216,6 +216,7 @@ func TestMisbehaving(t *testing.T) {
 		{"exit", "exited before the handshake (misbehave: refusing to start)"},
 		{"malformed", "returned a malformed plan: json: cannot unmarshal number"},
 		{"badpatch", `returned an invalid plan: patch rewires node "no/such/node", which does not exist`},
+		{"cycle", `returned an invalid plan: patch makes a cycle through node`},
 		{"v2", "speaks skipgraph plugin protocol 2, but this skipgraph speaks protocol 1"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
@@ -231,7 +232,7 @@ func TestMisbehaving(t *testing.T) {
 				if err == nil {
 					t.Fatal("no error")
 				}
-				if !p.Closed() && tc.mode != "malformed" && tc.mode != "badpatch" {
+				if !p.Closed() && tc.mode != "malformed" && tc.mode != "badpatch" && tc.mode != "cycle" {
 					t.Error("the plugin process is still running")
 				}
 				return err

@@ -129,6 +129,12 @@ func TestCheckPlan(t *testing.T) {
 		{"rewire node", &strategy.Plan{Patch: &strategy.Patch{Rewire: []strategy.Rewire{{Node: "nope", Value: "x"}}}}, `node "nope", which does not exist`},
 		{"rewire input", &strategy.Plan{Patch: &strategy.Patch{Rewire: []strategy.Rewire{{Node: "mm", Input: 2, Value: "x"}}}}, "has 2 inputs"},
 		{"rewire value", &strategy.Plan{Patch: &strategy.Patch{Rewire: []strategy.Rewire{{Node: "mm", Value: "q"}}}}, `to "q", which does not exist`},
+		{"rewire cycle", &strategy.Plan{Patch: &strategy.Patch{Rewire: []strategy.Rewire{{Node: "mm", Input: 0, Value: "z"}}}}, "patch makes a cycle through node"},
+		{"rewire self", &strategy.Plan{Patch: &strategy.Patch{Rewire: []strategy.Rewire{{Node: "mm", Input: 1, Value: "y"}}}}, "patch makes a cycle through node \"mm\""},
+		{"patch node cycle", &strategy.Plan{Patch: &strategy.Patch{
+			Nodes:  []strategy.PatchNode{{Name: "n", OpType: "Neg", Inputs: []string{"z"}, Outputs: []string{"y3"}}},
+			Rewire: []strategy.Rewire{{Node: "mm", Input: 0, Value: "y3"}},
+		}}, "patch makes a cycle"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckPlan(skel, tc.plan)

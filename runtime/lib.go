@@ -84,7 +84,13 @@ func fileExists(p string) bool {
 
 func loadORT(path string) error {
 	ort.SetSharedLibraryPath(path)
-	err := ort.InitializeEnvironment(ort.WithLogLevelError())
+	// ORT's own error log would print beside the one line that reports the same error (the
+	// status of the failed call carries its message); SKIPGRAPH_DEBUG shows it
+	level := ort.WithLogLevelFatal()
+	if os.Getenv("SKIPGRAPH_DEBUG") != "" {
+		level = ort.WithLogLevelError()
+	}
+	err := ort.InitializeEnvironment(level)
 	if err != nil && strings.Contains(err.Error(), "ORT API base") {
 		return fmt.Errorf("library is too old: onnxruntime_go needs ORT API 24 (ONNX Runtime 1.24 or newer; use %s)", ORTVersion)
 	}

@@ -3,10 +3,10 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 
 	"github.com/skipgraph/skipgraph/graph/onnxio/onnxpb"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -71,7 +71,7 @@ func (i IOInfo) String() string {
 // Go heap, and initializer data is skipped, so this is cheap even for large models.
 func readModelIO(path string, data []byte) (ins, outs []IOInfo, err error) {
 	if path != "" {
-		f, err := os.Open(path)
+		f, err := safeio.Open(path)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -85,7 +85,7 @@ func readModelIO(path string, data []byte) (ins, outs []IOInfo, err error) {
 		}
 		m, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
 		if err != nil {
-			if data, err = os.ReadFile(path); err != nil {
+			if data, err = safeio.ReadFile(path); err != nil {
 				return nil, nil, err
 			}
 		} else {

@@ -2,12 +2,13 @@ package runtime
 
 import (
 	"fmt"
-	"github.com/skipgraph/skipgraph/errs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/skipgraph/skipgraph/errs"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -115,7 +116,7 @@ const cudaHint = "the npm package com.github.asus4.onnxruntime.linux-x64-gpu car
 func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
 	dev := strings.ToLower(o.Device)
 	if dev != "" && dev != DeviceCPU && dev != DeviceCUDA {
-		return nil, fmt.Errorf("unknown device %q (want cpu or cuda)", o.Device)
+		return nil, errs.Input("unknown device %q (want cpu or cuda)", o.Device)
 	}
 	if err := CheckThreads("intra-op threads", o.IntraOpThreads); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/tensorio"
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -31,13 +32,13 @@ type Session struct {
 // nil for the defaults.
 func NewSession(path string, opts *Options) (*Session, error) {
 	if st, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("model %s: %s", path, oneLine(unwrapPathErr(err)))
+		return nil, errs.Input("model %s: %s", path, oneLine(unwrapPathErr(err)))
 	} else if st.IsDir() {
-		return nil, fmt.Errorf("model %s: is a directory, want an .onnx file", path)
+		return nil, errs.Input("model %s: is a directory, want an .onnx file", path)
 	}
 	ins, outs, err := readModelIO(path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %s", path, oneLine(err))
+		return nil, errs.Input("model %s: %s", path, oneLine(unwrapPathErr(err)))
 	}
 	return newSession(path, path, nil, ins, outs, opts)
 }
@@ -107,6 +108,10 @@ func newSession(name, path string, model []byte, ins, outs []IOInfo, opts *Optio
 		msg := oneLine(err)
 		if s.device == DeviceCUDA {
 			return nil, fmt.Errorf("model %s: device cuda: ONNX Runtime cannot create the session: %s%s; %s", name, msg, gpuNote(), cudaHint)
+		}
+		if path != "" {
+			// a file on disk that ORT refuses was damaged or is not what its name says
+			return nil, errs.Input("model %s: ONNX Runtime cannot load it: %s", name, msg)
 		}
 		return nil, fmt.Errorf("model %s: ONNX Runtime cannot load it: %s", name, msg)
 	}

@@ -3,6 +3,7 @@ package strategy
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -235,7 +236,10 @@ func CheckValue(p Param, v string) error {
 	case "int":
 		_, err = strconv.Atoi(v)
 	case "float":
-		_, err = strconv.ParseFloat(v, 64)
+		var x float64
+		if x, err = strconv.ParseFloat(v, 64); err == nil && (math.IsNaN(x) || math.IsInf(x, 0)) {
+			return fmt.Errorf("not a finite number")
+		}
 	case "bool":
 		_, err = strconv.ParseBool(v)
 	}

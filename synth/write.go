@@ -1,12 +1,14 @@
 package synth
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // Write builds the model(s) described by cfg and saves them in dir (created if needed) with
@@ -38,6 +40,22 @@ func (r *Result) Save(dir string, opts onnxio.SaveOptions) error {
 		if err := onnxio.Save(r.Models[k], filepath.Join(dir, k), opts); err != nil {
 			return fmt.Errorf("synth: %w", err)
 		}
+	}
+	return nil
+}
+
+// Recognise returns nil when path is a model that synth wrote (its producer is
+// skipgraph-synth), else why not.
+func Recognise(path string) error {
+	if err := safeio.CheckRegular(path); err != nil {
+		return err
+	}
+	m, err := onnxio.Load(path)
+	if err != nil {
+		return errors.New("not an ONNX model")
+	}
+	if onnxio.ModelInfo(m).ProducerName != "skipgraph-synth" {
+		return errors.New("a model that 'skipgraph synth' did not write")
 	}
 	return nil
 }

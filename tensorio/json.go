@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // jsonTensor is the JSON form {"shape": [...], "dtype": "float32", "data": [...]} with data
@@ -266,7 +267,7 @@ func WriteJSON(w io.Writer, t *Tensor) error {
 
 // LoadJSON reads the tensor JSON file at path.
 func LoadJSON(path string) (*Tensor, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +287,7 @@ func SaveJSON(path string, t *Tensor) error {
 // "inputs" or "outputs" object of a reference file, from the file at path; key selects a nested
 // object by a path of keys (none: the whole file is the map).
 func LoadJSONMap(path string, key ...string) (map[string]*Tensor, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 var npyMagic = []byte("\x93NUMPY")
@@ -354,7 +356,7 @@ func WriteNPY(w io.Writer, t *Tensor) error {
 
 // LoadNPY reads the .npy file at path.
 func LoadNPY(path string) (*Tensor, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return nil, err
 	}

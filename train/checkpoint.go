@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -64,14 +65,17 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 	}
 	out := map[string]*tensorio.Tensor{}
 	for n, f := range idx.Files {
-		if strings.ContainsRune(f, '/') || f == ".." {
-			return nil, errs.Input("%s: file %q of %s leaves the folder", filepath.Join(dir, IndexFile), f, n)
+		p, err := safeio.Within(dir, f)
+		if err != nil && p == "" {
+			return nil, errs.Input("%s: file %q of %s %v; parameter files lie in the index's folder", filepath.Join(dir, IndexFile), f, n, err)
 		}
-		path := filepath.Join(dir, f)
-		t, err := tensorio.LoadNPY(path)
+		if err != nil {
+			return nil, errs.Input("%s: %v", showPath(p), unwrap(err))
+		}
+		t, err := tensorio.LoadNPY(p)
 		if err != nil {
 			// the cause without the path, which LoadNPY's errors repeat
-			return nil, errs.Input("%s: %s", showPath(path), strings.TrimPrefix(unwrap(err).Error(), path+": "))
+			return nil, errs.Input("%s: %s", showPath(p), strings.TrimPrefix(unwrap(err).Error(), p+": "))
 		}
 		out[n] = t
 	}
@@ -348,7 +352,7 @@ func writeFileAtomic(path string, b []byte) error {
 }
 
 func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path)
 	if err != nil {
 		return errs.Input("%s: %v", showPath(path), unwrap(err))
 	}

@@ -40,6 +40,9 @@ type EvalConfig struct {
 	Data string
 	// Split forces a split: "train", "val", "test" or "all" ("" picks as above).
 	Split string
+	// SplitFile and Classes as in Config: a published split file, and the class subset
+	// evaluated (relabelled, with that subset's prompts only).
+	SplitFile, Classes string
 	// Tokenizer and Templates as in Config.
 	Tokenizer string
 	Templates []string
@@ -95,7 +98,7 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 		}
 		near = []string{filepath.Dir(modelPath), filepath.Dir(filepath.Dir(modelPath))}
 	}
-	ds, err := evalSplit(cfg.Data, cfg.Split)
+	ds, err := evalSplit(data.Source{Dir: cfg.Data, SplitFile: cfg.SplitFile, Classes: cfg.Classes}, cfg.Split)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +173,9 @@ func checkParams(man *bundle.Manifest, params map[string]*tensorio.Tensor, where
 }
 
 // evalSplit picks the evaluation images of a data set.
-func evalSplit(dir, split string) (*data.Dataset, error) {
-	s, err := loadData(dir, 0, 0, 0)
+func evalSplit(src data.Source, split string) (*data.Dataset, error) {
+	dir := src.Dir
+	s, err := loadData(src)
 	if err != nil {
 		return nil, err
 	}

@@ -4,16 +4,19 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -45,9 +48,6 @@ func Export(cfg ExportConfig) ([]string, error) {
 	if cfg.Out == "" {
 		return nil, errs.Input("no output given (-o model.onnx)")
 	}
-	if _, err := os.Stat(cfg.Out); err == nil && !cfg.Force {
-		return nil, errs.Input("%s already exists; remove it or pass --force to replace it", cfg.Out)
-	}
 	params, err := LoadParams(cfg.Params)
 	if err != nil {
 		return nil, err
@@ -71,6 +71,13 @@ func Export(cfg ExportConfig) ([]string, error) {
 		if err := checkSource(paths[i], f, cfg.Source != ""); err != nil {
 			return nil, err
 		}
+	}
+	out := safeio.Output{Path: cfg.Out, What: "an exported model", Inputs: append([]string{cfg.Bundle, cfg.Params}, paths...), Force: cfg.Force, Ours: RecogniseExport}
+	if st, err := os.Stat(cfg.Out); err == nil && st.IsDir() && len(files) == 1 {
+		return nil, errs.Input("%s is a folder; the source is one model file, so give the file to write (-o %s)", cfg.Out, filepath.Join(cfg.Out, filepath.Base(files[0].Path)))
+	}
+	if err := out.Check(); err != nil {
+		return nil, err
 	}
 	models := make([]*graph.Model, len(files))
 	for i, p := range paths {
@@ -96,6 +103,9 @@ func Export(cfg ExportConfig) ([]string, error) {
 		}
 		v.Const = t
 	}
+	for _, m := range models {
+		onnxio.SetMetadata(m, ExportMetadataKey, "trained parameters of "+filepath.Base(filepath.Clean(cfg.Params)))
+	}
 	var outs []string
 	if len(models) == 1 {
 		outs = []string{cfg.Out}
@@ -115,9 +125,58 @@ func Export(cfg ExportConfig) ([]string, error) {
 	return outs, nil
 }
 
+// ExportMetadataKey is the metadata_props key that Export writes into the models it writes, by
+// which a later export recognises a file it may replace.
+const ExportMetadataKey = "skipgraph.export"
+
+// RecogniseExport returns nil when path is a model that Export wrote (or, for a split source, a
+// folder holding only such models and their external data), else why not.
+func RecogniseExport(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return unwrap(err)
+	}
+	if !st.IsDir() {
+		return recogniseExportFile(path)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return unwrap(err)
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !e.IsDir() && strings.HasSuffix(n, ".onnx.data") {
+			continue
+		}
+		if e.IsDir() || !strings.HasSuffix(n, ".onnx") {
+			return fmt.Errorf("it holds %s, which an export does not write", n)
+		}
+		if err := recogniseExportFile(filepath.Join(path, n)); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func recogniseExportFile(path string) error {
+	if err := safeio.CheckRegular(path); err != nil {
+		return unwrap(err)
+	}
+	m, err := onnxio.Load(path)
+	if err != nil {
+		return errors.New("not an ONNX model")
+	}
+	for _, kv := range onnxio.ModelInfo(m).Metadata {
+		if kv.Key == ExportMetadataKey {
+			return nil
+		}
+	}
+	return errors.New("a model that 'skipgraph export' did not write")
+}
+
 // checkSource verifies that path is the source file the bundle was made from.
 func checkSource(path string, want bundle.SourceFile, override bool) error {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		if override {
 			return errs.Input("--source %s: %v", path, unwrap(err))

@@ -2,15 +2,22 @@ package train
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 var (
@@ -35,7 +42,7 @@ type series struct {
 // per step (and per epoch) on the left, the training and validation accuracy per epoch on the
 // right. The PNG is written to a temporary file and renamed.
 func PlotMetrics(metricsPath, pngPath string) error {
-	f, err := os.Open(metricsPath)
+	f, err := safeio.Open(metricsPath)
 	if err != nil {
 		return err
 	}
@@ -305,10 +312,10 @@ func savePNG(path string, img image.Image) error {
 		return err
 	}
 	name := f.Name()
-	bw := bufio.NewWriter(f)
-	err = png.Encode(bw, img)
+	var buf bytes.Buffer
+	err = png.Encode(&buf, img)
 	if err == nil {
-		err = bw.Flush()
+		_, err = f.Write(withSoftwareChunk(buf.Bytes()))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -323,4 +330,41 @@ func savePNG(path string, img image.Image) error {
 		os.Remove(name)
 	}
 	return err
+}
+
+// pngSoftware is the tEXt chunk that marks the PNG files skipgraph writes (keyword Software).
+const pngSoftware = "Software\x00skipgraph"
+
+// withSoftwareChunk inserts the tEXt chunk pngSoftware after the IHDR chunk of an encoded PNG.
+func withSoftwareChunk(p []byte) []byte {
+	const ihdrEnd = 8 + 4 + 4 + 13 + 4 // signature, then IHDR: length, type, data, CRC
+	if len(p) < ihdrEnd {
+		return p
+	}
+	chunk := make([]byte, 0, 12+len(pngSoftware))
+	chunk = binary.BigEndian.AppendUint32(chunk, uint32(len(pngSoftware)))
+	chunk = append(chunk, "tEXt"+pngSoftware...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	out := make([]byte, 0, len(p)+len(chunk))
+	out = append(out, p[:ihdrEnd]...)
+	out = append(out, chunk...)
+	return append(out, p[ihdrEnd:]...)
+}
+
+// RecognisePNG returns nil when path is a PNG file that skipgraph wrote (a plot or a confusion
+// matrix), else why not.
+func RecognisePNG(path string) error {
+	f, err := safeio.Open(path)
+	if err != nil {
+		return unwrap(err)
+	}
+	defer f.Close()
+	head := make([]byte, 8+25+12+len(pngSoftware))
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")) {
+		return errors.New("not a PNG file")
+	}
+	if !bytes.Contains(head, []byte("tEXt"+pngSoftware)) {
+		return errors.New("a PNG file that skipgraph did not write")
+	}
+	return nil
 }

@@ -143,15 +143,17 @@ func bundleNear(dir string, man *bundle.Manifest) []string {
 	return out
 }
 
-// loadData reads the data set's splits; a folder without train/ is used whole for training
-// (valFrac and testFrac divide it when positive).
-func loadData(dir string, valFrac, testFrac float64, seed uint64) (*data.Splits, error) {
+// loadData reads the data set's splits (from its folders or its split file) with its class
+// subset; a folder without train/ is used whole for training (src's fractions divide it when
+// positive).
+func loadData(src data.Source) (*data.Splits, error) {
+	dir := src.Dir
 	if st, err := os.Stat(dir); err != nil {
 		return nil, errs.Input("data folder %s: %v", dir, unwrap(err))
 	} else if !st.IsDir() {
 		return nil, errs.Input("data folder %s: not a folder; want one sub-folder of images per class", dir)
 	}
-	s, err := data.LoadSplits(dir, data.SplitOptions{ValFraction: valFrac, TestFraction: testFrac, Seed: seed})
+	s, err := src.Load()
 	if err != nil {
 		return nil, errs.AsInput(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
@@ -52,6 +53,11 @@ type Config struct {
 	// ValFraction is the share of each class held out for validation when the data set has no
 	// val/ folder and no train/ folder (0: no validation).
 	ValFraction float64
+	// SplitFile is a published split file (split_zhou_<Name>.json) whose paths are relative to
+	// Data; empty reads Data's folders.
+	SplitFile string
+	// Classes is the class subset trained on: "base", "new" or "all" ("" is all).
+	Classes string
 	// Device ("cpu" or "cuda") and Threads (ORT intra-op threads, 0: ORT's default).
 	Device  string
 	Threads int
@@ -138,6 +144,8 @@ type RunInfo struct {
 	WarmupLR     float64            `json:"warmup_lr"`
 	Augment      bool               `json:"augment"`
 	ValFraction  float64            `json:"val_fraction,omitempty"`
+	SplitFile    string             `json:"split_file,omitempty"`
+	ClassSubset  string             `json:"class_subset,omitempty"`
 	Classes      []string           `json:"classes"`
 	Strategies   []string           `json:"strategies"`
 	Finished     bool               `json:"finished"`
@@ -157,7 +165,9 @@ var ErrStopped = errors.New("training stopped")
 
 // trainer is one run in progress.
 type trainer struct {
-	cfg      Config
+	cfg Config
+	// stepped is set once an optimizer step is done: from then on a failed run keeps its folder.
+	stepped  bool
 	man      *bundle.Manifest
 	splits   *data.Splits
 	train    *data.Dataset
@@ -224,15 +234,44 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if err := t.prepare(); err != nil {
 		return nil, err
 	}
-	if !cfg.Resume {
-		if err := prepareOut(cfg.Out, cfg.Force); err != nil {
-			return nil, err
-		}
+	if cfg.Resume {
+		return t.run(ctx, resumeFrom)
+	}
+	_, statErr := os.Stat(cfg.Out)
+	created := errors.Is(statErr, os.ErrNotExist)
+	if err := prepareOut(cfg.Out, cfg.Force, t.inputs()); err != nil {
+		return nil, err
+	}
+	res, err := func() (*Result, error) {
 		if err := writeJSON(filepath.Join(cfg.Out, RunFile), t.runInfo(false)); err != nil {
 			return nil, err
 		}
+		if err := writeJSON(filepath.Join(cfg.Out, DrawFile), data.NewDrawRecord(t.source(), t.train, cfg.Shots, cfg.Seed)); err != nil {
+			return nil, err
+		}
+		return t.run(ctx, resumeFrom)
+	}()
+	if err != nil && !t.stepped {
+		// nothing worth resuming: leave the folder as it was, so that the same -o works again
+		clearOut(cfg.Out, created)
+		if errors.Is(err, ErrStopped) {
+			return nil, errs.Input("stopped before the first training step; nothing was written to %s", cfg.Out)
+		}
 	}
-	return t.run(ctx, resumeFrom)
+	return res, err
+}
+
+// clearOut removes what a run wrote to out (all of it: prepareOut left it empty), and out
+// itself when the run created it.
+func clearOut(out string, created bool) {
+	if created {
+		os.RemoveAll(out)
+		return
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(out, e.Name()))
+	}
 }
 
 func checkConfig(cfg *Config) error {
@@ -282,7 +321,7 @@ func applyRunInfo(cfg *Config, ri *RunInfo) {
 	cfg.Bundle, cfg.Data, cfg.Tokenizer, cfg.Templates = ri.Bundle, ri.Data, ri.Tokenizer, ri.Templates
 	cfg.Epochs, cfg.Batch, cfg.Shots, cfg.Seed = ri.Epochs, ri.Batch, ri.Shots, ri.Seed
 	cfg.LR, cfg.WarmupEpochs, cfg.WarmupLR, cfg.NoAugment = ri.LR, ri.WarmupEpochs, ri.WarmupLR, !ri.Augment
-	cfg.ValFraction = ri.ValFraction
+	cfg.ValFraction, cfg.SplitFile, cfg.Classes = ri.ValFraction, ri.SplitFile, ri.ClassSubset
 }
 
 func (t *trainer) runInfo(finished bool) RunInfo {
@@ -304,24 +343,46 @@ func (t *trainer) runInfo(finished bool) RunInfo {
 		Bundle: abs(t.cfg.Bundle), Data: abs(t.cfg.Data), Tokenizer: abs(t.cfg.Tokenizer), Templates: t.prompts.Templates,
 		Epochs: t.cfg.Epochs, Batch: t.cfg.Batch, Shots: t.cfg.Shots, Seed: t.cfg.Seed, LR: t.cfg.LR,
 		WarmupEpochs: t.cfg.WarmupEpochs, WarmupLR: t.cfg.WarmupLR, Augment: !t.cfg.NoAugment, ValFraction: t.cfg.ValFraction,
+		SplitFile: abs(t.cfg.SplitFile), ClassSubset: t.cfg.Classes,
 		Classes: t.train.Classes, Strategies: strat, Finished: finished,
 	}
 }
 
-// prepareOut makes sure out can take a new run: absent, empty, or replaced with force.
-func prepareOut(out string, force bool) error {
+// RecogniseRun returns nil when dir is the output folder of a training run (it holds nothing
+// but what a run writes), else why not.
+func RecogniseRun(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return unwrap(err)
+	}
+	for _, e := range entries {
+		switch n := e.Name(); {
+		case n == RunFile || n == DrawFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
+		default:
+			return fmt.Errorf("it holds %s, which a training run does not write", n)
+		}
+	}
+	return nil
+}
+
+// prepareOut makes sure out can take a new run: absent, empty, or a run replaced with force;
+// never one of the run's inputs or a folder holding them.
+func prepareOut(out string, force bool, inputs []string) error {
+	o := safeio.Output{Path: out, What: "a training run", Inputs: inputs, Force: force, Ours: RecogniseRun}
+	if err := o.CheckInputs(); err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(out)
 	switch {
-	case err == nil && len(entries) > 0:
-		if !force {
+	case err == nil && len(entries) == 0:
+	case err == nil && !force:
+		if RecogniseRun(out) == nil {
 			return errs.Input("%s already holds files (of an earlier run?); pass --resume %s to continue that run, --force to replace it, or give another -o", out, out)
 		}
-		for _, e := range entries {
-			switch n := e.Name(); {
-			case n == RunFile || n == MetricsFile || n == PlotFile || n == ParamsDir || n == CheckpointsDir || strings.HasPrefix(n, ".tmp-"):
-			default:
-				return errs.Input("%s holds %s, which a training run does not write; --force replaces only a run's folder: give another -o", out, n)
-			}
+		return o.Check()
+	case err == nil:
+		if err := o.Check(); err != nil {
+			return err
 		}
 		if err := os.RemoveAll(out); err != nil {
 			return fmt.Errorf("cannot replace %s: %w", out, err)
@@ -349,7 +410,7 @@ func (t *trainer) prepare() error {
 	if man.Text == nil || man.Vision == nil {
 		return errs.Input("%s: the bundle lacks a text or image input description; convert the model again", cfg.Bundle)
 	}
-	if t.splits, err = loadData(cfg.Data, cfg.ValFraction, 0, cfg.Seed); err != nil {
+	if t.splits, err = loadData(t.source()); err != nil {
 		return err
 	}
 	t.train = t.splits.Train
@@ -618,6 +679,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 				return nil, errs.Input("the loss became %v at step %d; lower the learning rates", loss, ck.Step+1)
 			}
 			ck.Step++
+			t.stepped = true
 			ck.LossSum += loss
 			ck.Seen += len(b)
 			if hasLogits {
@@ -988,7 +1050,7 @@ func (t *trainer) openScorer() (*Scorer, error) {
 // truncateMetrics keeps the records of metrics.jsonl up to a checkpoint (step records up to
 // step, epoch records up to epoch), dropping what a resumed run will write again.
 func truncateMetrics(path string, step, epoch int) error {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -1032,3 +1094,8 @@ func jsonNum(x float64) any {
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// inputs are the files and folders a run reads, which its output may not replace.
+func (t *trainer) inputs() []string {
+	return []string{t.cfg.Bundle, t.cfg.Data, t.cfg.SplitFile, t.cfg.Tokenizer}
+}

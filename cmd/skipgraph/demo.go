@@ -13,6 +13,7 @@ import (
 	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
 	"github.com/skipgraph/skipgraph/train"
@@ -41,6 +42,9 @@ func init() {
 				if *classes < 2 || *classes > data.MaxSyntheticClasses {
 					return usageError("demo", "--classes %d: want 2 to %d", *classes, data.MaxSyntheticClasses)
 				}
+				if *epochs < 1 {
+					return usageError("demo", "--epochs %d: want at least 1", *epochs)
+				}
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				return runDemo(ctx, *o, *classes, *epochs, *lr, *seed, *threads)
@@ -52,8 +56,8 @@ func init() {
 func runDemo(ctx context.Context, dir string, classes, epochs int, lr float64, seed uint64, threads int) error {
 	start := time.Now()
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
-			return errs.Input("%s holds files that an earlier demo did not make; give another -o", dir)
+		if err := (safeio.Output{Path: dir, What: "a demo folder", Replace: true, Ours: recogniseDemo}).Check(); err != nil {
+			return err
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("cannot replace %s: %w", dir, err)
@@ -116,8 +120,8 @@ func runDemo(ctx context.Context, dir string, classes, epochs int, lr float64, s
 	cfg := train.DefaultConfig()
 	cfg.Bundle, cfg.Data, cfg.Out = bundleDir, dataDir, runDir
 	cfg.Epochs, cfg.Batch, cfg.Seed, cfg.Threads = epochs, 8, seed, threads
-	cfg.WarmupEpochs, cfg.WarmupLR = 1, lr/50
-	cfg.NoAugment = true // random crops of 32-pixel images destroy the shapes the classes are made of
+	cfg.WarmupEpochs, cfg.WarmupLR = min(1, epochs-1), lr/50 // a one-epoch run has no warm-up
+	cfg.NoAugment = true                                     // random crops of 32-pixel images destroy the shapes the classes are made of
 	cfg.LR = map[string]float64{"text": lr, "vision": lr}
 	cfg.Progress, cfg.ProgressTTY = errOut, train.IsTerminal(errOut)
 	res, err := train.Train(ctx, cfg)
@@ -153,5 +157,13 @@ func runDemo(ctx context.Context, dir string, classes, epochs int, lr float64, s
 	fmt.Fprintf(out, "confusion matrix    %s\n", confusion)
 	fmt.Fprintf(out, "exported model      %s\n", exported)
 	fmt.Fprintf(out, "done in %s\n", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// recogniseDemo returns nil when dir was made by 'skipgraph demo' (it holds the marker file).
+func recogniseDemo(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
+		return fmt.Errorf("no %s marker", demoMarker)
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/train"
 )
 
@@ -20,6 +21,8 @@ func init() {
 			dataDir := fs.String("data", "", "image-folder data set; its test/ split is used when present, else val/, else every image (required)")
 			params := fs.String("params", "", "training output folder whose trained parameters the bundle uses")
 			split := fs.String("split", "auto", "split to evaluate: auto, train, val or test")
+			classes := fs.String("classes", "all", "class subset: base (the first ceil(C/2) classes by label), new (the rest) or all; each is relabelled with its own prompts")
+			splitFile := fs.String("split-file", "", "published split file (split_zhou_<Name>.json) with paths relative to --data, instead of sub-folders")
 			tok := fs.String("tokenizer", "", "tokenizer folder or file (default: look beside the model or the bundle's source)")
 			template := fs.String("template", "", "prompt template with {} for the class name (default \""+data.DefaultTemplate+"\")")
 			templates := fs.String("templates", "", "file of prompt templates, one per line (averaged: prompt ensembling)")
@@ -46,7 +49,14 @@ func init() {
 				if err != nil {
 					return errs.AsInput(err)
 				}
-				ev, err := train.Evaluate(train.EvalConfig{Model: args[0], Params: *params, Data: *dataDir, Split: *split,
+				if *confusion != "" {
+					// the matrix replaces an earlier one, never an input or a foreign file
+					o := safeio.Output{Path: *confusion, What: "a confusion matrix PNG", Inputs: []string{args[0], *params, *dataDir, *splitFile, *tok, *templates}, Replace: true, Ours: train.RecognisePNG}
+					if err := o.Check(); err != nil {
+						return err
+					}
+				}
+				ev, err := train.Evaluate(train.EvalConfig{Model: args[0], Params: *params, Data: *dataDir, Split: *split, SplitFile: *splitFile, Classes: *classes,
 					Tokenizer: *tok, Templates: tpl, Batch: *batch, Device: *device, Threads: *threads})
 				if err != nil {
 					return err

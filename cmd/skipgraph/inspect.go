@@ -181,14 +181,24 @@ func human(n int64) string {
 }
 
 // bytesHuman renders a byte count as 12.3 MiB ...
-func bytesHuman(n int64) string {
+func bytesHuman(n int64) string { return bytesHumanF(float64(n)) }
+
+// bytesHumanF renders a byte count held in a float64 (an estimate, which may exceed any int64)
+// as 12.3 MiB ...
+func bytesHumanF(n float64) string {
 	switch {
+	case n >= 1<<60:
+		return fmt.Sprintf("%.3g EiB", n/(1<<60))
+	case n >= 1<<50:
+		return fmt.Sprintf("%.2f PiB", n/(1<<50))
+	case n >= 1<<40:
+		return fmt.Sprintf("%.2f TiB", n/(1<<40))
 	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+		return fmt.Sprintf("%.2f GiB", n/(1<<30))
 	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		return fmt.Sprintf("%.1f MiB", n/(1<<20))
 	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		return fmt.Sprintf("%.1f KiB", n/(1<<10))
 	}
-	return fmt.Sprintf("%d B", n)
+	return fmt.Sprintf("%.0f B", n)
 }

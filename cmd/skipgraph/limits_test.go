@@ -173,7 +173,7 @@ func TestBadNumbers(t *testing.T) {
 		{"manifest context length 1<<40", func(t *testing.T, tmp string) []string {
 			nb := editManifest(t, tmp, func(m map[string]any) { m["text"].(map[string]any)["context_length"] = 1 << 40 })
 			return []string{"train", nb, "--data", dataDir, "-o", filepath.Join(tmp, "out")}
-		}, []string{"manifest.json", "text.context_length is 1099511627776", "1 to 16384"}},
+		}, []string{"manifest.json", "text.context_length 1099511627776: want 1 to 16384"}},
 		{"manifest image size huge", func(t *testing.T, tmp string) []string {
 			nb := editManifest(t, tmp, func(m map[string]any) { m["vision"].(map[string]any)["image_size"] = 1 << 30 })
 			return []string{"eval", nb, "--data", dataDir, "--confusion", ""}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -68,13 +69,22 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return 2
 	}
 	fs := newFlagSet(c)
-	fs.SetOutput(stderr)
+	// the flag package prints the whole usage after a parse error; one line says more
+	fs.SetOutput(io.Discard)
 	exec := c.flags(fs)
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return 0
 		}
+		fmt.Fprintf(stderr, "skipgraph %s: %v (see 'skipgraph %s -h')\n", c.name, err, c.name)
+		return 2
+	}
+	fs.SetOutput(stderr)
+	if err := checkFiniteFlags(fs, c.name); err != nil {
+		fmt.Fprintf(stderr, "skipgraph %s: %v\n", c.name, err)
 		return 2
 	}
 	if err := exec(positional); err != nil {
@@ -147,4 +157,20 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// checkFiniteFlags refuses NaN and infinite values of the number flags that were given: no
+// command has a use for them, and they would travel into manifests and schedules.
+func checkFiniteFlags(fs *flag.FlagSet, name string) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok || err != nil {
+			return
+		}
+		if x, ok := g.Get().(float64); ok && (math.IsNaN(x) || math.IsInf(x, 0)) {
+			err = usageError(name, "--%s %s: want a finite number", f.Name, f.Value.String())
+		}
+	})
+	return err
 }

@@ -258,15 +258,15 @@ func writePlan(w io.Writer, st *clip.Structure, r *planReport) error {
 		for _, t := range e.Towers {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, t.Kind, towerRun(t), rowsHuman(t.Rows),
 				human(t.TrainableParams), bytesHuman(t.OptimizerBytes), flopsHuman(t.ForwardFLOPs), flopsHuman(t.BackwardFLOPs),
-				flopsHuman(t.StepFLOPs()), bytesHuman(int64(t.ActivationBytes)), flopsHuman(t.PrefixFLOPsPerItem))
+				flopsHuman(t.StepFLOPs()), bytesHumanF(t.ActivationBytes), flopsHuman(t.PrefixFLOPsPerItem))
 			name = ""
 		}
 		h := e.Head
 		fmt.Fprintf(tw, "\thead\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t\t\n", human(h.TrainableParams), bytesHuman(h.OptimizerBytes),
-			flopsHuman(h.ForwardFLOPs), flopsHuman(h.BackwardFLOPs), flopsHuman(h.StepFLOPs()), bytesHuman(int64(h.ActivationBytes)))
+			flopsHuman(h.ForwardFLOPs), flopsHuman(h.BackwardFLOPs), flopsHuman(h.StepFLOPs()), bytesHumanF(h.ActivationBytes))
 		c := e.Total
 		fmt.Fprintf(tw, "\ttotal\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", human(c.TrainableParams), bytesHuman(c.OptimizerBytes),
-			flopsHuman(c.ForwardFLOPs), flopsHuman(c.BackwardFLOPs), flopsHuman(c.StepFLOPs()), bytesHuman(int64(c.ActivationBytes)), "")
+			flopsHuman(c.ForwardFLOPs), flopsHuman(c.BackwardFLOPs), flopsHuman(c.StepFLOPs()), bytesHumanF(c.ActivationBytes), "")
 	}
 	block("full FT", r.Full)
 	block(strings.Join(r.Chosen.Strategies, ","), ch)
@@ -306,7 +306,7 @@ func writePlan(w io.Writer, st *clip.Structure, r *planReport) error {
 			human(c.TrainableParams), ratioHuman(row.Ratios.TrainableParams),
 			bytesHuman(c.OptimizerBytes), ratioHuman(row.Ratios.OptimizerBytes),
 			flopsHuman(c.StepFLOPs()), ratioHuman(row.Ratios.StepFLOPs),
-			bytesHuman(int64(c.ActivationBytes)), ratioHuman(row.Ratios.ActivationBytes),
+			bytesHumanF(c.ActivationBytes), ratioHuman(row.Ratios.ActivationBytes),
 			flopsHuman(row.TextPrefixFLOPs), flopsHuman(row.ImagePrefixFLOPs))
 	}
 	if err := tw.Flush(); err != nil {

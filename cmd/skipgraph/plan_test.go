@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"github.com/skipgraph/skipgraph/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skipgraph/skipgraph/internal/testenv"
 
 	"github.com/skipgraph/skipgraph/synth"
 )

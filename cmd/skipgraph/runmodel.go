@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -80,6 +81,9 @@ func runModel(path string, inputs []string, outDir, device string) error {
 		if t.DType != in.DType {
 			return errs.Input("--input %s: the file holds %s, the model wants %s", in.Name, t.DType, in.DType)
 		}
+		if !shapeFits(t.Shape, in.Shape) {
+			return errs.Input("--input %s: the file holds shape %v, the model wants %s", in.Name, t.Shape, in.String())
+		}
 	}
 	if len(missing) > 0 {
 		return errs.Input("%s: give every input with --input NAME=FILE; missing: %s", path, strings.Join(missing, ", "))
@@ -91,7 +95,9 @@ func runModel(path string, inputs []string, outDir, device string) error {
 	}
 	res, err := sess.Run(feeds)
 	if err != nil {
-		return err
+		// the model accepted the inputs' names, types and shapes: their values are at fault
+		// (an id out of range, sizes that do not agree with each other)
+		return errs.Input("%s: ONNX Runtime cannot run it on these inputs; check their values and sizes: %v", path, err)
 	}
 	names := make([]string, 0, len(res))
 	for n := range res {
@@ -101,6 +107,20 @@ func runModel(path string, inputs []string, outDir, device string) error {
 	if outDir != "" {
 		if err := os.MkdirAll(outDir, 0o755); err != nil {
 			return errs.Input("%s: %v", outDir, err)
+		}
+	}
+	inputFiles := []string{path}
+	for _, spec := range inputs {
+		_, file, _ := strings.Cut(spec, "=")
+		inputFiles = append(inputFiles, file)
+	}
+	for _, n := range names {
+		if outDir == "" {
+			break
+		}
+		p := filepath.Join(outDir, safeFileName(n)+".npy")
+		if err := (safeio.Output{Path: p, What: "an output", Inputs: inputFiles}).CheckInputs(); err != nil {
+			return err
 		}
 	}
 	for _, n := range names {
@@ -143,4 +163,21 @@ func preview(t *tensorio.Tensor) string {
 		return "[" + strings.Join(parts, " ") + "]"
 	}
 	return ""
+}
+
+// shapeFits reports whether a tensor of shape got can feed an input of shape want (-1: any size;
+// nil: any rank).
+func shapeFits(got, want []int64) bool {
+	if want == nil {
+		return true
+	}
+	if len(got) != len(want) {
+		return false
+	}
+	for i, d := range want {
+		if d >= 0 && got[i] != d {
+			return false
+		}
+	}
+	return true
 }

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/skipgraph/skipgraph/bundle"
@@ -63,6 +66,7 @@ func (p *pluginFlags) catalog() (*plugin.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	stopPluginsOnSignal()
 	opts := plugin.Options{Timeout: p.timeout}
 	if os.Getenv("SKIPGRAPH_DEBUG") != "" {
 		opts.Stderr = errOut
@@ -246,4 +250,25 @@ func defaultDirForHelp() string {
 // values (plugin.TensorBytes) can; call it on the context given to bundle.Convert or bundle.Plan.
 func planContext(ctx context.Context, src *bundle.SourceModel) context.Context {
 	return plugin.WithTensors(ctx, plugin.ModelTensors(src.Model))
+}
+
+var signalOnce sync.Once
+
+// stopPluginsOnSignal makes an interrupt or SIGTERM stop the plugins (each runs in a process
+// group of its own, out of reach of the terminal's signals) before skipgraph exits.
+func stopPluginsOnSignal() {
+	signalOnce.Do(func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			sig := <-ch
+			plugin.KillAll()
+			fmt.Fprintf(errOut, "skipgraph: stopped by %v\n", sig)
+			code := 130
+			if sig == syscall.SIGTERM {
+				code = 143
+			}
+			os.Exit(code)
+		}()
+	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/synth"
 )
 
@@ -32,17 +33,28 @@ func init() {
 			fs.BoolVar(&cfg.PackedInProj, "packed-in-proj", false, "OpenAI/open_clip: keep the attention in-projection packed (one MatMul and a Split) instead of folded q/k/v slices")
 			fp16 := fs.Bool("fp16", false, "write a float16 export (weights, constants, image input and outputs in float16)")
 			fs.StringVar(&outDir, "o", "", "output folder (required)")
+			force := fs.Bool("force", false, "replace models that an earlier synth wrote there")
 			return func(args []string) error {
 				if len(args) != 0 || outDir == "" {
 					return usageError("synth", "synth needs -o DIR and no arguments")
 				}
 				cfg.Seed = seed
-				if err := os.MkdirAll(outDir, 0o755); err != nil {
-					return errs.Input("%s: %v", outDir, err)
+				files := []string{synth.ModelCombined}
+				if cfg.Split {
+					files = []string{synth.ModelText, synth.ModelVision}
+				}
+				for _, n := range files {
+					o := safeio.Output{Path: filepath.Join(outDir, n), What: "a synthetic model", Force: *force, Ours: synth.Recognise}
+					if err := o.Check(); err != nil {
+						return err
+					}
 				}
 				res, err := synth.Build(cfg)
 				if err != nil {
 					return errs.AsInput(err)
+				}
+				if err := os.MkdirAll(outDir, 0o755); err != nil {
+					return errs.Input("%s: %v", outDir, err)
 				}
 				if *fp16 {
 					for _, m := range res.Models {

@@ -42,6 +42,8 @@ func init() {
 			warmup := fs.Int("warmup-epochs", def.WarmupEpochs, "epochs at the constant warm-up rate before the cosine schedule")
 			warmupLR := fs.Float64("warmup-lr", def.WarmupLR, "learning rate of the warm-up epochs (every group)")
 			noAug := fs.Bool("no-augment", false, "no random crops and flips: the image features are cached once instead of every epoch")
+			classes := fs.String("classes", "all", "class subset: base (the first ceil(C/2) classes by label), new (the rest) or all")
+			splitFile := fs.String("split-file", "", "published split file (split_zhou_<Name>.json) with paths relative to --data, instead of sub-folders")
 			valFrac := fs.Float64("val-fraction", 0, "share of each class held out for validation when the data set has no val/ folder")
 			device := fs.String("device", "cpu", "cpu or cuda")
 			threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: its default)")
@@ -91,6 +93,7 @@ func init() {
 					cfg.Bundle, cfg.Data, cfg.Out, cfg.Tokenizer, cfg.Templates = args[0], *dataDir, *outDir, *tok, tpl
 					cfg.Epochs, cfg.Batch, cfg.Shots, cfg.Seed = *epochs, *batch, *shots, *seed
 					cfg.WarmupEpochs, cfg.WarmupLR, cfg.NoAugment, cfg.ValFraction = *warmup, *warmupLR, *noAug, *valFrac
+					cfg.Classes, cfg.SplitFile = *classes, *splitFile
 					if !set["warmup-epochs"] && cfg.WarmupEpochs >= cfg.Epochs {
 						// a one-epoch run has no room for the default warm-up epoch
 						cfg.WarmupEpochs = max(cfg.Epochs-1, 0)
@@ -182,7 +185,7 @@ func checkResumeFlags(out string, set map[string]bool, args []string, given map[
 		}
 		return usageError("train", "--%s %s differs from the run being resumed (%s); a resumed run keeps its settings, so drop the flag", name, v, have[name])
 	}
-	for _, name := range []string{"tokenizer", "template", "templates", "val-fraction"} {
+	for _, name := range []string{"tokenizer", "template", "templates", "val-fraction", "classes", "split-file"} {
 		if set[name] {
 			return usageError("train", "--%s cannot change when resuming; the run keeps its settings", name)
 		}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // File names that Load looks for.
@@ -92,7 +94,7 @@ func loadFile(path string) (*Tokenizer, error) {
 }
 
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, unwrapPathErr(err))
 	}

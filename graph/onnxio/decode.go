@@ -11,6 +11,7 @@ import (
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio/onnxpb"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -30,9 +31,12 @@ const (
 // Bad input (an empty, truncated or foreign file, an invalid graph, external data outside the
 // model's folder) gives an error for which errs.IsInput is true.
 func Load(path string) (*graph.Model, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			return nil, errs.Input("%s: is a folder, not an ONNX model file; give the path of the .onnx file", path)
+		}
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, safeio.ErrNotRegular) {
 			return nil, errs.Input("%s: cannot open the model: %v", path, unwrapPath(err))
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)

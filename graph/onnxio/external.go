@@ -11,6 +11,7 @@ import (
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio/onnxpb"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // externalKey returns the value of key in a tensor's external_data, or "".
@@ -29,36 +30,16 @@ func cleanLoc(loc string) string { return filepath.Clean(filepath.FromSlash(loc)
 // checkLocation checks that an external data location is a relative path that stays inside
 // dir, symbolic links included, and returns the resolved path.
 func checkLocation(dir, loc string) (string, error) {
-	if loc == "" {
-		return "", errors.New("is empty")
+	p, err := safeio.Within(dir, loc)
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.Is(err, os.ErrNotExist):
+		return "", errors.New("names a file that does not exist")
+	case p == "":
+		return "", fmt.Errorf("%v; external data must lie in the model's folder", strings.Replace(err.Error(), "the folder", "the model's folder", 1))
 	}
-	if strings.ContainsRune(loc, 0) {
-		return "", errors.New("contains a NUL byte")
-	}
-	local := filepath.FromSlash(loc)
-	if filepath.IsAbs(local) || strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, `\`) || filepath.VolumeName(local) != "" {
-		return "", errors.New("is an absolute path; external data must lie in the model's folder")
-	}
-	if !filepath.IsLocal(local) {
-		return "", errors.New("leaves the model's folder; external data must lie in the model's folder")
-	}
-	full := filepath.Join(dir, local)
-	rdir, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", err
-	}
-	rfull, err := filepath.EvalSymlinks(full)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", errors.New("names a file that does not exist")
-		}
-		return "", err
-	}
-	rel, err := filepath.Rel(rdir, rfull)
-	if err != nil || !filepath.IsLocal(rel) {
-		return "", errors.New("leads out of the model's folder through a symbolic link; external data must lie in the model's folder")
-	}
-	return rfull, nil
+	return "", err
 }
 
 // external returns the bytes of a tensor stored in an external file, mapping the file on first
@@ -76,7 +57,7 @@ func (d *decoder) external(tp *onnxpb.TensorProto) ([]byte, error) {
 		if err != nil {
 			return nil, bad("%v", err)
 		}
-		f, err := os.Open(path)
+		f, err := safeio.Open(path)
 		if err != nil {
 			return nil, bad("cannot be opened: %v", unwrapPath(err))
 		}

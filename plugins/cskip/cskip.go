@@ -102,6 +102,31 @@ func (c Config) TopK(classes int) int {
 	return max(k, 1)
 }
 
+// ExpectedTail returns the expected number of tail rank positions kept per step: the sum of
+// TailProbabilities, in closed form (a geometric series) for very many classes.
+func (c Config) ExpectedTail(classes int) float64 {
+	n := classes - c.TopK(classes)
+	switch {
+	case n <= 0 || c.Lambda == 0:
+		return 0
+	case n == 1:
+		return 1
+	case n <= 1<<16:
+		s := 0.0
+		for _, p := range c.TailProbabilities(classes) {
+			s += p
+		}
+		return s
+	}
+	// p_i = (e^(-x_i/lambda) - e^(-5/lambda)) / (1 - e^(-5/lambda)), x_i = 5i/(n-1); the sum of
+	// e^(-x_i/lambda) is (1 - r^n)/(1 - r) with r = e^(-5/(lambda(n-1))).
+	nf := float64(n)
+	a := 5 / (c.Lambda * (nf - 1))
+	sum := -math.Expm1(-a*nf) / -math.Expm1(-a)
+	lo := math.Exp(-5 / c.Lambda)
+	return (sum - nf*lo) / (1 - lo)
+}
+
 // TailProbabilities returns the keep probability of each rank position K..C-1: the min-max
 // normalised exponential density expon.pdf(linspace(0, 5, C-K), scale=lambda). Lambda 0 keeps
 // none; a single tail position has probability 1 (the density's maximum).

@@ -106,3 +106,25 @@ func TestParseConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestExpectedTail: the closed form for many classes agrees with the sum of the probabilities,
+// and absurd class counts neither panic nor allocate.
+func TestExpectedTail(t *testing.T) {
+	c := Config{Ratio: 0.5, Max: 50, Lambda: 0.3}
+	for _, classes := range []int{1, 2, 51, 100, 1000, 1 << 16, 1<<16 + 51, 300000} {
+		sum := 0.0
+		for _, p := range c.TailProbabilities(classes) {
+			sum += p
+		}
+		got := c.ExpectedTail(classes)
+		if math.Abs(got-sum) > 1e-9*math.Max(1, sum) {
+			t.Errorf("%d classes: ExpectedTail %v, sum of probabilities %v", classes, got, sum)
+		}
+	}
+	if got := c.ExpectedTail(math.MaxInt); math.IsNaN(got) || got < 0 || got > math.MaxInt {
+		t.Errorf("MaxInt classes: %v", got)
+	}
+	if got := (Config{Ratio: 0.5, Max: 50}).ExpectedTail(1000); got != 0 {
+		t.Errorf("lambda 0: %v", got)
+	}
+}

@@ -1,5 +1,5 @@
 // Command misbehave is a test plugin that misbehaves in the way its file name says
-// (skipgraph-strategy-MODE): crash, hang, hangstart, exit, malformed, badpatch, v2, or tensors
+// (skipgraph-strategy-MODE): crash, hang, hangstart, exit, malformed, badpatch, cycle, v2, or tensors
 // (which behaves, reading the largest initializer from the host and reporting its sum).
 package main
 
@@ -35,6 +35,15 @@ func (misbehave) Plan(ctx context.Context, req *plugin.Request) (*plugin.Plan, e
 		time.Sleep(time.Minute)
 	case "hang":
 		select {}
+	case "cycle":
+		// the first node that reads a computed value reads the last node's output instead
+		nodes := req.Skeleton.Nodes
+		last := nodes[len(nodes)-1]
+		for _, n := range nodes {
+			if n.Name != "" && len(n.Inputs) > 0 {
+				return &plugin.Plan{Patch: &plugin.Patch{Rewire: []plugin.Rewire{{Node: n.Name, Input: 0, Value: last.Outputs[0]}}}}, nil
+			}
+		}
 	case "badpatch":
 		return &plugin.Plan{Patch: &plugin.Patch{Rewire: []plugin.Rewire{{Node: "no/such/node", Input: 0, Value: req.Skeleton.Inputs[0].Name}}}}, nil
 	case "tensors":
