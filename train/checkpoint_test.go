@@ -145,6 +145,40 @@ func TestBadCheckpoint(t *testing.T) {
 	}
 }
 
+// TestMissingOptimizerState: a checkpoint without an optimizer state file is refused, not
+// resumed with zero momentum.
+func TestMissingOptimizerState(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := stepCheckpointRun(t, out)
+	cfg.OnStep = func(s StepInfo) error {
+		if s.Step == 23 {
+			return errors.New("crash")
+		}
+		return nil
+	}
+	if _, err := Train(context.Background(), cfg); err == nil {
+		t.Fatal("the run did not stop")
+	}
+	dir := filepath.Join(out, CheckpointsDir, "step-22", optimizerSubdir)
+	var idx tensorIndex
+	if err := readJSON(filepath.Join(dir, IndexFile), &idx); err != nil {
+		t.Fatal(err)
+	}
+	for name := range idx.Files {
+		delete(idx.Files, name)
+		break
+	}
+	if err := writeJSON(filepath.Join(dir, IndexFile), idx); err != nil {
+		t.Fatal(err)
+	}
+	again := stepCheckpointRun(t, out)
+	again.Resume = true
+	_, err := Train(context.Background(), again)
+	if err == nil || !errs.IsInput(err) || !strings.Contains(err.Error(), "optimizer state") || !strings.Contains(err.Error(), "step-22") {
+		t.Fatalf("resume: %v, want an input error naming the optimizer state", err)
+	}
+}
+
 // TestCheckConfigBounds: numbers a run cannot use are refused before anything is read.
 func TestCheckConfigBounds(t *testing.T) {
 	for _, tc := range []struct {

@@ -579,6 +579,17 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 				return nil, errs.Input("%s: parameter %s is missing or has another shape; the checkpoint is not of this bundle", resumeFrom, name)
 			}
 		}
+		// optimizer state too: a missing one would silently restart from zeros
+		rec, _ := man.Graph("train_step")
+		for _, in := range rec.Inputs {
+			if in.Role != "optimizer_state" {
+				continue
+			}
+			st, p := state[in.Name], initial[in.Param]
+			if st == nil || p == nil || st.DType != tensorio.Float32 || !tensorio.SameShape(st.Shape, p.Shape) {
+				return nil, errs.Input("%s: optimizer state %s is missing or has another shape or type; the checkpoint is damaged or not of this bundle: remove it to resume from the one before", resumeFrom, in.Name)
+			}
+		}
 	}
 	sampler := data.NewSampler(t.train.Labels(), cfg.Batch, cfg.Shots, cfg.Seed)
 	perEpoch := sampler.NumBatches()
