@@ -26,6 +26,22 @@ func stepCheckpointRun(t *testing.T, out string) Config {
 	return cfg
 }
 
+// crashedRun makes a run of stepCheckpointRun that crashed at step 23, and returns its folder.
+func crashedRun(t *testing.T) string {
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := stepCheckpointRun(t, out)
+	cfg.OnStep = func(s StepInfo) error {
+		if s.Step == 23 {
+			return errors.New("simulated crash")
+		}
+		return nil
+	}
+	if _, err := Train(context.Background(), cfg); err == nil {
+		t.Fatal("the run did not stop")
+	}
+	return out
+}
+
 // TestStepCheckpoints: with CheckpointSteps a crash loses at most that many steps, the newest
 // two step checkpoints are kept beside the epoch ones, and the resumed run ends with the same
 // parameters as an uninterrupted one.
@@ -82,17 +98,7 @@ func TestStepCheckpoints(t *testing.T) {
 // TestBadCheckpoint: a checkpoint that cannot be read or does not fit the run is refused with
 // an input error naming its file and saying what to do, and nothing of the run changes.
 func TestBadCheckpoint(t *testing.T) {
-	crashed := filepath.Join(t.TempDir(), "run")
-	cfg := stepCheckpointRun(t, crashed)
-	cfg.OnStep = func(s StepInfo) error {
-		if s.Step == 23 {
-			return errors.New("crash")
-		}
-		return nil
-	}
-	if _, err := Train(context.Background(), cfg); err == nil {
-		t.Fatal("the run did not stop")
-	}
+	crashed := crashedRun(t)
 	newest := filepath.Join(CheckpointsDir, "step-22", CheckpointFile)
 	edit := func(field string, v any) func([]byte) []byte {
 		return func(b []byte) []byte {
@@ -148,17 +154,7 @@ func TestBadCheckpoint(t *testing.T) {
 // TestMissingOptimizerState: a checkpoint without an optimizer state file is refused, not
 // resumed with zero momentum.
 func TestMissingOptimizerState(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "run")
-	cfg := stepCheckpointRun(t, out)
-	cfg.OnStep = func(s StepInfo) error {
-		if s.Step == 23 {
-			return errors.New("crash")
-		}
-		return nil
-	}
-	if _, err := Train(context.Background(), cfg); err == nil {
-		t.Fatal("the run did not stop")
-	}
+	out := crashedRun(t)
 	dir := filepath.Join(out, CheckpointsDir, "step-22", optimizerSubdir)
 	var idx tensorIndex
 	if err := readJSON(filepath.Join(dir, IndexFile), &idx); err != nil {
