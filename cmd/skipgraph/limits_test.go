@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,8 +64,8 @@ func TestKillAndResume(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	r := rand.New(rand.NewPCG(seed, 0))
 	step := 0
-	for step == 0 || step%perEpoch == 0 {
-		step = 1 + r.IntN(total-1)
+	for step%perEpoch == 0 { // past the first step checkpoint, inside an epoch
+		step = 5 + r.IntN(total-5)
 	}
 	t.Logf("killing at step %d (seed %d)", step, seed)
 	out := filepath.Join(t.TempDir(), "run")
@@ -86,8 +87,12 @@ func TestKillAndResume(t *testing.T) {
 	if lost := step - last; lost < 0 || lost >= 4 {
 		t.Errorf("killed at step %d, newest checkpoint at step %d", step, last)
 	}
-	if code, _, stderr := runCLI("train", "--resume", out, "-q"); code != 0 {
-		t.Fatalf("resume: exit %d: %s", code, stderr)
+	code, _, stderr2 := runCLI("train", "--resume", out)
+	if code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, stderr2)
+	}
+	if !strings.Contains(stderr2, "resuming from") || !strings.Contains(stderr2, fmt.Sprintf("step %d)", last)) {
+		t.Errorf("the resume did not start from the checkpoint of step %d: %s", last, stderr2)
 	}
 	want, err := os.ReadDir(filepath.Join(ref, train.ParamsDir))
 	if err != nil {
