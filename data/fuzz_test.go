@@ -57,3 +57,53 @@ func FuzzDecodeImage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSplitFile: no split file makes the reader panic or answer with several lines, and every
+// item it accepts lies inside the data root.
+func FuzzSplitFile(f *testing.F) {
+	seed, err := os.ReadFile(filepath.Join("testdata", "split_zhou_Tiny.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"train": [["a/1.png", 0, "a"], ["../x.png", 1, "b"]]}`))
+	f.Add([]byte(`{"train": [["a/1.png", 2147483647, "a"]]}`))
+	f.Add([]byte(`{"train": [["a/1.png", 0, "a"], ["a/1.png", 0, "b"]]}`))
+	f.Add([]byte(`{"train": [["a/line\nbreak.png", 0, "a"]]}`))
+	f.Add([]byte(`{"train": 5}`))
+	root := f.TempDir()
+	os.MkdirAll(filepath.Join(root, "a"), 0o755)
+	os.WriteFile(filepath.Join(root, "a", "1.png"), []byte("png"), 0o644)
+	os.Symlink("/etc/hostname", filepath.Join(root, "a", "out.png"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "split.json")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := LoadSplitFile(path, root)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error has several lines: %v", err)
+			}
+			return
+		}
+		for _, ds := range []*Dataset{s.Train, s.Val, s.Test} {
+			if ds == nil {
+				continue
+			}
+			for _, it := range ds.Items {
+				real, err := filepath.EvalSymlinks(it.Path)
+				if err != nil {
+					t.Fatalf("accepted %s: %v", it.Path, err)
+				}
+				if rel, err := filepath.Rel(root, real); err != nil || !filepath.IsLocal(rel) {
+					t.Fatalf("accepted %s, outside the root", it.Path)
+				}
+				if it.Label < 0 || it.Label >= len(ds.Classes) {
+					t.Fatalf("label %d of %d classes", it.Label, len(ds.Classes))
+				}
+			}
+		}
+	})
+}

@@ -8,9 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/internal/safeio"
@@ -70,12 +68,12 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 			return nil, errs.Input("%s: file %q of %s %v; parameter files lie in the index's folder", filepath.Join(dir, IndexFile), f, n, err)
 		}
 		if err != nil {
-			return nil, errs.Input("%s: %v", showPath(p), unwrap(err))
+			return nil, errs.Input("%s: %v", errs.Path(p), unwrap(err))
 		}
 		t, err := tensorio.LoadNPY(p)
 		if err != nil {
 			// the cause without the path, which LoadNPY's errors repeat
-			return nil, errs.Input("%s: %s", showPath(p), strings.TrimPrefix(unwrap(err).Error(), p+": "))
+			return nil, errs.Input("%s: %s", errs.Path(p), strings.TrimPrefix(unwrap(err).Error(), p+": "))
 		}
 		out[n] = t
 	}
@@ -292,7 +290,7 @@ func pruneCheckpoints(out string, keep int) {
 // check refuses a checkpoint that does not fit the run resuming from it: a run of epochs
 // epochs of perEpoch steps each, with the given seed.
 func (ck *Checkpoint) check(dir string, epochs, perEpoch int, seed uint64) error {
-	file := showPath(filepath.Join(dir, CheckpointFile))
+	file := errs.Path(filepath.Join(dir, CheckpointFile))
 	bad := func(format string, a ...any) error {
 		return errs.Input("%s: %s; the checkpoint is damaged or of another run: remove its folder to resume from the one before it", file, fmt.Sprintf(format, a...))
 	}
@@ -354,22 +352,14 @@ func writeFileAtomic(path string, b []byte) error {
 func readJSON(path string, v any) error {
 	b, err := safeio.ReadFile(path)
 	if err != nil {
-		return errs.Input("%s: %v", showPath(path), unwrap(err))
+		return errs.Input("%s: %v", errs.Path(path), unwrap(err))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return errs.Input("%s: not valid JSON: %v", showPath(path), err)
+		return errs.Input("%s: not valid JSON: %v", errs.Path(path), err)
 	}
 	return nil
 }
 
-// showPath is a path for a one-line message: quoted when it holds a line break or another
-// control character.
-func showPath(p string) string {
-	if strings.ContainsFunc(p, unicode.IsControl) {
-		return strconv.Quote(p)
-	}
-	return p
-}
 
 func checkpointName(ck Checkpoint) string {
 	if ck.Cursor == 0 {
