@@ -360,7 +360,6 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-
 func checkpointName(ck Checkpoint) string {
 	if ck.Cursor == 0 {
 		return fmt.Sprintf("epoch-%d", ck.Epoch)
