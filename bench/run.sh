@@ -4,14 +4,14 @@
 # report medians, since a shared machine is noisy. Results go to bench/results/ (not tracked).
 #
 #   bash bench/run.sh            # everything (about 15-30 minutes on 2 cores)
-#   bash bench/run.sh io convert # selected groups: io convert inspect build step plugin
+#   bash bench/run.sh io convert # selected groups: io convert inspect build step plugin decode
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${SKIPGRAPH_BENCH_DIR:-/tmp/skipgraph-bench}"
 out="bench/results"
 mkdir -p "$work" "$out"
 groups=("$@")
-[[ ${#groups[@]} -gt 0 ]] || groups=(io convert inspect build step plugin)
+[[ ${#groups[@]} -gt 0 ]] || groups=(io convert inspect build step plugin decode)
 want() { local g; for g in "${groups[@]}"; do [[ "$g" == "$1" ]] && return 0; done; return 1; }
 
 go build -o "$work/skipgraph" ./cmd/skipgraph
@@ -98,5 +98,21 @@ fi
 if want plugin; then
 	echo "## plugin round trip (start, handshake, skeleton, plan) vs in-process, ViT-B/16"
 	go test -run '^$' -bench RoundTrip -benchtime 10x ./plugin | grep Benchmark
+fi
+
+if want decode; then
+	echo "## train on large images: peak RSS under the image-decoding budget (one 11000x11000 8-bit PNG, seven 6000x6000 16-bit ones; tiny model, 1 epoch, no augmentation)"
+	[[ -f "$work/demo/bundle/manifest.json" ]] || "$SG" demo -o "$work/demo" >/dev/null 2>&1
+	[[ -d "$work/bigimages" ]] || go run ./bench/bigimages -o "$work/bigimages"
+	for i in 1 2; do
+		for mem in 512MiB 1GiB 2GiB; do
+			rm -rf "$work/bigrun"
+			timeit "train-bigimages-$mem" "$SG" train "$work/demo/bundle" --data "$work/bigimages" -o "$work/bigrun" --epochs 1 --no-augment --threads 1 -q --decode-memory "$mem"
+		done
+		rm -rf "$work/smallrun"
+		timeit train-small-images "$SG" train "$work/demo/bundle" --data "$work/demo/data" -o "$work/smallrun" --epochs 1 --no-augment --threads 1 -q
+	done
+	for mem in 512MiB 1GiB 2GiB; do report "train-bigimages-$mem"; done
+	report train-small-images
 fi
 } | tee "$out/summary.txt"

@@ -96,6 +96,9 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOps(m, path); err != nil {
+		return nil, err
+	}
 	dtypes := rewrite.UpcastToFloat32(m)
 	s, err := clip.Discover(m)
 	if err != nil {
@@ -253,6 +256,9 @@ func validatePlan(src *SourceModel, p *strategy.Plan) error {
 		}
 	}
 	if p.Patch != nil {
+		if err := checkPatchOps(src, p.Patch); err != nil {
+			return err
+		}
 		for _, n := range p.Patch.Nodes {
 			for _, in := range n.Inputs {
 				if in != "" && g.Value(in) == nil && !patchDefines(p.Patch, in) {
@@ -365,13 +371,23 @@ func raiseOpset(m *graph.Model) error {
 	if v < grad.MinOpset {
 		return errs.Input("the model imports opset %d; skipgraph needs %d or newer (re-export with opset_version >= 14)", v, grad.MinOpset)
 	}
-	if v < 16 {
-		m.SetOpset("", grad.RaisedOpset)
+	if b := bundleOpset(v); b != v {
+		m.SetOpset("", b)
 	}
 	if m.IRVersion < 8 {
 		m.IRVersion = 8
 	}
 	return nil
+}
+
+// bundleOpset is the default-domain opset of the graphs of a bundle made from a source that
+// imports opset v: raised to grad.RaisedOpset below 16 (Gather's gradient needs ScatterND
+// with reduction), else v.
+func bundleOpset(v int64) int64 {
+	if v >= grad.MinOpset && v < 16 {
+		return grad.RaisedOpset
+	}
+	return v
 }
 
 func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }

@@ -172,6 +172,19 @@ func ReadManifest(dir string) (*Manifest, error) {
 		}
 		return nil, errs.Input("%s: %v", path, pathCause(err))
 	}
+	m, err := ParseManifest(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkFiles(dir); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ParseManifest decodes the manifest b read from path (which errors name) and checks its
+// format and numbers; ReadManifest also checks the files it names.
+func ParseManifest(path string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, errs.Input("%s: not valid JSON: %v", path, err)
@@ -179,10 +192,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if m.Format != FormatVersion {
 		return nil, errs.Input("%s: format %q, this skipgraph reads %q; convert the model again", path, m.Format, FormatVersion)
 	}
-	if err := m.checkFiles(dir); err != nil {
-		return nil, err
-	}
-	if err := m.checkInputs(path); err != nil {
+	if err := m.checkBounds(path); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -240,17 +250,6 @@ func (m *Manifest) checkFiles(dir string) error {
 		if err := safeio.CheckRegular(p); err != nil {
 			return errs.Input("%s: %v", p, pathCause(err))
 		}
-	}
-	return nil
-}
-
-// checkInputs refuses input descriptions no graph can be fed with.
-func (m *Manifest) checkInputs(path string) error {
-	if m.Text != nil && m.Text.ContextLength < 1 {
-		return errs.Input("%s: text.context_length %d: want at least 1; convert the model again", path, m.Text.ContextLength)
-	}
-	if m.Vision != nil && m.Vision.ImageSize < 1 {
-		return errs.Input("%s: vision.image_size %d: want at least 1; convert the model again", path, m.Vision.ImageSize)
 	}
 	return nil
 }

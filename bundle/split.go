@@ -46,6 +46,12 @@ func loadSplit(visionPath, textPath string) (*SourceModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOps(vm, visionPath); err != nil {
+		return nil, err
+	}
+	if err := checkOps(tm, textPath); err != nil {
+		return nil, err
+	}
 	vdt, tdt := rewrite.UpcastToFloat32(vm), rewrite.UpcastToFloat32(tm)
 	st, err := clip.DiscoverSplit(vm, tm)
 	if err != nil {

@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"image"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -361,7 +362,7 @@ func (d *Dataset) CountPerClass() []int {
 // the file.
 func (d *Dataset) Verify() error {
 	for _, it := range d.Items {
-		if _, err := LoadImage(it.Path); err != nil {
+		if err := DefaultDecodeBudget().decode(it.Path, DefaultImageSize, func(*image.RGBA) error { return nil }); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"image"
@@ -31,37 +32,100 @@ const DefaultImageSize = 224
 // hostile header cannot exhaust memory.
 const MaxImagePixels = 128 << 20
 
-// LoadImage decodes a JPEG or PNG file into an opaque RGB image. Errors name
-// the file.
+// LoadImage decodes a JPEG or PNG file into an opaque RGB image, within the process's
+// decoding budget (DefaultDecodeBudget) while it decodes; the image returned is then the
+// caller's. Errors name the file.
 func LoadImage(path string) (*image.RGBA, error) {
+	var out *image.RGBA
+	err := DefaultDecodeBudget().decode(path, DefaultImageSize, func(img *image.RGBA) error {
+		out = img
+		return nil
+	})
+	return out, err
+}
+
+// decode opens path, reads its header, refuses an image that alone costs more than the
+// budget, waits until its cost fits, decodes it into an opaque RGB image and calls use with
+// it; the cost is held until use returns. size is the preprocessed input size (resampling
+// buffers count too).
+func (b *DecodeBudget) decode(path string, size int, use func(*image.RGBA) error) error {
 	f, err := safeio.Open(path)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer f.Close()
-	cfg, format, err := image.DecodeConfig(f)
-	if err == nil && int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
-		return nil, fmt.Errorf("%s: image is %dx%d pixels, more than the %d-megapixel limit; downscale it", path, cfg.Width, cfg.Height, MaxImagePixels>>20)
-	}
-	if _, serr := f.Seek(0, io.SeekStart); serr != nil {
-		return nil, fmt.Errorf("%s: %v", path, serr)
-	}
-	img, format, err := image.Decode(f)
+	h, err := ReadImageHeader(f)
 	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, fmt.Errorf("%s: not a JPEG or PNG image; remove or replace the file", path)
-		}
-		return nil, fmt.Errorf("%s: corrupt %s image (%v); remove or replace the file", path, formatName(format), err)
+		return decodeError(path, "", err)
+	}
+	switch w, ht := int64(h.Width), int64(h.Height); {
+	case w <= 0 || ht <= 0:
+		return fmt.Errorf("%s: image is empty (%dx%d); remove the file", path, w, ht)
+	case w*ht > MaxImagePixels:
+		return fmt.Errorf("%s: image is %dx%d pixels, more than the %d-megapixel limit; downscale it", path, w, ht, MaxImagePixels>>20)
+	}
+	cost := h.DecodeCost(size)
+	if limit := b.Limit(); cost > limit {
+		return errTooBig(path, h, cost, limit)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	b.acquire(cost)
+	err = decodeAndUse(f, path, use)
+	b.release(cost)
+	return err
+}
+
+// decodeAndUse decodes the image in r and calls use with it; nothing of it stays referenced
+// when it returns.
+func decodeAndUse(r io.Reader, path string, use func(*image.RGBA) error) error {
+	img, format, err := image.Decode(bufio.NewReaderSize(r, 64<<10))
+	if err != nil {
+		return decodeError(path, format, err)
 	}
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 {
-		return nil, fmt.Errorf("%s: image is empty (%dx%d); remove the file", path, b.Dx(), b.Dy())
+		return fmt.Errorf("%s: image is empty (%dx%d); remove the file", path, b.Dx(), b.Dy())
 	}
-	return ToRGB(img), nil
+	return use(toRGBOwned(img))
+}
+
+func decodeError(path, format string, err error) error {
+	if errors.Is(err, image.ErrFormat) {
+		return fmt.Errorf("%s: not a JPEG or PNG image; remove or replace the file", path)
+	}
+	return fmt.Errorf("%s: corrupt %s image (%v); remove or replace the file", path, formatName(format), err)
+}
+
+// toRGBOwned is ToRGB for an image nobody else holds: 8-bit RGBA images are converted in
+// place, without a second copy.
+func toRGBOwned(img image.Image) *image.RGBA {
+	switch src := img.(type) {
+	case *image.NRGBA:
+		if src.Rect.Min == (image.Point{}) {
+			for i := 3; i < len(src.Pix); i += 4 {
+				src.Pix[i] = 0xff
+			}
+			return &image.RGBA{Pix: src.Pix, Stride: src.Stride, Rect: src.Rect}
+		}
+	case *image.RGBA:
+		if src.Rect.Min == (image.Point{}) {
+			p := src.Pix
+			for i := 0; i+3 < len(p); i += 4 {
+				if a := p[i+3]; a != 0xff {
+					c := color.NRGBAModel.Convert(color.RGBA{p[i], p[i+1], p[i+2], a}).(color.NRGBA)
+					p[i], p[i+1], p[i+2], p[i+3] = c.R, c.G, c.B, 0xff
+				}
+			}
+			return src
+		}
+	}
+	return ToRGB(img)
 }
 
 func formatName(f string) string {
@@ -116,8 +180,57 @@ func ToRGB(img image.Image) *image.RGBA {
 				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = r, g, bb, 0xff
 			}
 		}
+	case *image.NRGBA64:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				// the high byte of each 16-bit big-endian sample
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = row[8*x], row[8*x+2], row[8*x+4], 0xff
+			}
+		}
+	case *image.Gray16:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				v := row[2*x]
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = v, v, v, 0xff
+			}
+		}
+	case *image.RGBA64:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				q := row[8*x:]
+				r, g, bl, a := uint32(q[0])<<8|uint32(q[1]), uint32(q[2])<<8|uint32(q[3]), uint32(q[4])<<8|uint32(q[5]), uint32(q[6])<<8|uint32(q[7])
+				switch a {
+				case 0xffff:
+				case 0:
+					r, g, bl = 0, 0, 0
+				default: // un-premultiply, as color.NRGBA64Model does
+					r, g, bl = r*0xffff/a, g*0xffff/a, bl*0xffff/a
+				}
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = uint8(r>>8), uint8(g>>8), uint8(bl>>8), 0xff
+			}
+		}
+	case *image.Paletted:
+		var lut [256][3]uint8
+		for i, c := range src.Palette {
+			n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
+			lut[i] = [3]uint8{uint8(n.R >> 8), uint8(n.G >> 8), uint8(n.B >> 8)}
+		}
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*out.Stride:]
+			for x := range w {
+				c := lut[row[x]]
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = c[0], c[1], c[2], 0xff
+			}
+		}
 	default:
-		// Paletted, 16-bit, CMYK, ...: go through non-premultiplied colour.
+		// CMYK, ...: go through non-premultiplied colour.
 		for y := range h {
 			dst := out.Pix[y*out.Stride:]
 			for x := range w {
@@ -163,6 +276,9 @@ type Preprocessor struct {
 	FlipProb float64
 	// Workers bounds the images decoded at once by Batch (0: GOMAXPROCS).
 	Workers int
+	// Budget bounds the memory the workers' decoding holds at once, whatever their number
+	// (nil: the process's DefaultDecodeBudget).
+	Budget *DecodeBudget
 }
 
 // NewPreprocessor returns CLIP's evaluation preprocessing for the given
@@ -226,7 +342,7 @@ func (p *Preprocessor) EvalImage(img image.Image) *image.RGBA {
 	src := asRGB(img)
 	b := src.Bounds()
 	if p.Squash {
-		return resizeBicubic(src, b, p.Size, p.Size)
+		return resizeBicubic(src, b, p.Size, p.Size, image.Rect(0, 0, p.Size, p.Size))
 	}
 	rw, rh, crop := ResizeShortCrop(b.Dx(), b.Dy(), p.resizeTo())
 	if p.resizeTo() != p.Size {
@@ -234,12 +350,7 @@ func (p *Preprocessor) EvalImage(img image.Image) *image.RGBA {
 		left := int(math.RoundToEven(float64(rw-p.Size) / 2))
 		crop = image.Rect(left, top, left+p.Size, top+p.Size)
 	}
-	resized := resizeBicubic(src, b, rw, rh)
-	out := image.NewRGBA(image.Rect(0, 0, p.Size, p.Size))
-	for y := range p.Size {
-		copy(out.Pix[y*out.Stride:(y+1)*out.Stride], resized.Pix[resized.PixOffset(crop.Min.X, crop.Min.Y+y):])
-	}
-	return out
+	return resizeBicubic(src, b, rw, rh, crop)
 }
 
 // asRGB returns img as an opaque RGBA image with bounds at (0, 0),
@@ -286,7 +397,7 @@ func (p *Preprocessor) TrainImage(img image.Image, rng *rand.Rand) *image.RGBA {
 	src := asRGB(img)
 	b := src.Bounds()
 	crop := RandomResizedCrop(b.Dx(), b.Dy(), p.Scale, p.Ratio, rng)
-	dst := resizeBicubic(src, crop, p.Size, p.Size)
+	dst := resizeBicubic(src, crop, p.Size, p.Size, image.Rect(0, 0, p.Size, p.Size))
 	if rng.Float64() < p.FlipProb {
 		flipH(dst)
 	}
@@ -351,7 +462,7 @@ func (p *Preprocessor) Image(img image.Image, rng *rand.Rand, dst []float32) err
 
 // Batch loads and preprocesses the images at paths into one contiguous
 // []float32 of shape [len(paths), 3, Size, Size]. Images are decoded in
-// parallel; with Augment set, each image's random source is seeded from
+// parallel, by Workers goroutines within the memory Budget; with Augment set, each image's random source is seeded from
 // rng in path order first, so the result depends only on rng's state.
 // The first error names its file.
 func (p *Preprocessor) Batch(paths []string, rng *rand.Rand) ([]float32, error) {
@@ -376,19 +487,20 @@ func (p *Preprocessor) Batch(paths []string, rng *rand.Rand) ([]float32, error) 
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	next := make(chan int)
+	budget := p.Budget
+	if budget == nil {
+		budget = DefaultDecodeBudget()
+	}
 	for range min(workers, len(paths)) {
 		wg.Go(func() {
 			for i := range next {
-				img, err := LoadImage(paths[i])
-				if err != nil {
-					errs[i] = err
-					continue
-				}
 				var r *rand.Rand
 				if p.Augment {
 					r = rand.New(rand.NewPCG(seeds[i][0], seeds[i][1]))
 				}
-				errs[i] = p.Image(img, r, out[i*n:(i+1)*n])
+				errs[i] = budget.decode(paths[i], p.Size, func(img *image.RGBA) error {
+					return p.Image(img, r, out[i*n:(i+1)*n])
+				})
 			}
 		})
 	}

@@ -44,7 +44,7 @@ func TestEvalMatchesPIL(t *testing.T) {
 			out := NewPreprocessor(c.Size).EvalImage(img)
 			if len(c.Crop) == 4 {
 				r := image.Rect(c.Crop[0], c.Crop[1], c.Crop[0]+c.Crop[2], c.Crop[1]+c.Crop[3])
-				out = resizeBicubic(img, r, c.Size, c.Size)
+				out = resizeBicubic(img, r, c.Size, c.Size, image.Rect(0, 0, c.Size, c.Size))
 			}
 			if len(c.Pixels) != c.Size*c.Size*3 {
 				t.Fatalf("reference has %d values", len(c.Pixels))

@@ -35,14 +35,15 @@ type coeffs struct {
 }
 
 // resampleCoeffs computes the weights mapping input range [in0, in1) of an
-// axis of inSize pixels onto outSize pixels.
-func resampleCoeffs(inSize int, in0, in1 float64, outSize int) coeffs {
+// axis of inSize pixels onto outSize pixels, for the output positions
+// [from, to) only (index 0 of the result is position from).
+func resampleCoeffs(inSize int, in0, in1 float64, outSize, from, to int) coeffs {
 	scale := (in1 - in0) / float64(outSize)
 	filterScale := max(scale, 1)
 	support := 2 * filterScale
-	c := coeffs{start: make([]int, outSize), w: make([][]int32, outSize)}
+	c := coeffs{start: make([]int, to-from), w: make([][]int32, to-from)}
 	k := make([]float64, int(math.Ceil(support))*2+1)
-	for xx := range outSize {
+	for xx := from; xx < to; xx++ {
 		center := in0 + (float64(xx)+0.5)*scale
 		ss := 1 / filterScale
 		// C's (int) cast truncates toward zero.
@@ -67,7 +68,7 @@ func resampleCoeffs(inSize int, in0, in1 float64, outSize int) coeffs {
 				ws[x] = int32(v*(1<<resamplePrecision) + 0.5)
 			}
 		}
-		c.start[xx], c.w[xx] = xmin, ws
+		c.start[xx-from], c.w[xx-from] = xmin, ws
 	}
 	return c
 }
@@ -83,21 +84,37 @@ func clip8(v int64) uint8 {
 }
 
 // resizeBicubic resizes the part sr of an opaque RGBA image to dw x dh
-// pixels as PIL resizes a cropped image: pixels outside sr are not read.
-func resizeBicubic(src *image.RGBA, sr image.Rectangle, dw, dh int) *image.RGBA {
+// pixels as PIL resizes a cropped image (pixels outside sr are not read),
+// and returns the window win of the result (at (0, 0)). Only the window is
+// computed, and of the horizontal pass only the rows the window reads, so
+// memory follows the window, not the resized size: a centre crop of a
+// very long image costs no more than one of a square one.
+func resizeBicubic(src *image.RGBA, sr image.Rectangle, dw, dh int, win image.Rectangle) *image.RGBA {
 	sw, sh := sr.Dx(), sr.Dy()
-	// tmp holds the rows of sr with dw columns.
-	tmp := image.NewRGBA(image.Rect(0, 0, dw, sh))
+	ww, wh := win.Dx(), win.Dy()
+	// The input rows the window's output rows read.
+	cy := resampleCoeffs(sh, 0, float64(sh), dh, win.Min.Y, win.Max.Y)
+	y0, y1 := sh, 0
+	for i := range wh {
+		y0 = min(y0, cy.start[i])
+		y1 = max(y1, cy.start[i]+len(cy.w[i]))
+	}
+	if dh == sh {
+		y0, y1 = win.Min.Y, win.Max.Y
+	}
+	y1 = max(y1, y0)
+	// tmp holds rows y0..y1 of sr with the window's columns.
+	tmp := image.NewRGBA(image.Rect(0, 0, ww, y1-y0))
 	if dw == sw {
-		for y := range sh {
-			copy(tmp.Pix[y*tmp.Stride:y*tmp.Stride+4*dw], src.Pix[src.PixOffset(sr.Min.X, sr.Min.Y+y):])
+		for y := y0; y < y1; y++ {
+			copy(tmp.Pix[(y-y0)*tmp.Stride:(y-y0)*tmp.Stride+4*ww], src.Pix[src.PixOffset(sr.Min.X+win.Min.X, sr.Min.Y+y):])
 		}
 	} else {
-		cx := resampleCoeffs(sw, 0, float64(sw), dw)
-		for y := range sh {
+		cx := resampleCoeffs(sw, 0, float64(sw), dw, win.Min.X, win.Max.X)
+		for y := y0; y < y1; y++ {
 			in := src.Pix[src.PixOffset(sr.Min.X, sr.Min.Y+y):]
-			out := tmp.Pix[y*tmp.Stride:]
-			for x := range dw {
+			out := tmp.Pix[(y-y0)*tmp.Stride:]
+			for x := range ww {
 				s0, s1, s2 := int64(1<<(resamplePrecision-1)), int64(1<<(resamplePrecision-1)), int64(1<<(resamplePrecision-1))
 				p := in[cx.start[x]*4:]
 				for j, w := range cx.w[x] {
@@ -112,14 +129,13 @@ func resizeBicubic(src *image.RGBA, sr image.Rectangle, dw, dh int) *image.RGBA 
 	if dh == sh {
 		return tmp
 	}
-	cy := resampleCoeffs(sh, 0, float64(sh), dh)
-	out := image.NewRGBA(image.Rect(0, 0, dw, dh))
-	for y := range dh {
+	out := image.NewRGBA(image.Rect(0, 0, ww, wh))
+	for y := range wh {
 		o := out.Pix[y*out.Stride:]
 		ws := cy.w[y]
-		for x := range dw {
+		for x := range ww {
 			s0, s1, s2 := int64(1<<(resamplePrecision-1)), int64(1<<(resamplePrecision-1)), int64(1<<(resamplePrecision-1))
-			off := cy.start[y]*tmp.Stride + 4*x
+			off := (cy.start[y]-y0)*tmp.Stride + 4*x
 			for j, w := range ws {
 				p := tmp.Pix[off+j*tmp.Stride:]
 				s0 += int64(p[0]) * int64(w)

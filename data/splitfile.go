@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/errs"
 )
 
 // SplitFilePattern is the name CoOp and Dassl give their published splits
@@ -173,11 +175,11 @@ func LoadSplitFile(path, root string) (*Splits, error) {
 			full := filepath.Join(root, e.Path)
 			real, err := filepath.EvalSymlinks(full)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s[%d]: %s: %v", path, part.key, i, full, unwrapPath(err))
+				return nil, fmt.Errorf("%s: %s[%d]: %s: %v", path, part.key, i, errs.Path(full), unwrapPath(err))
 			}
 			real, _ = filepath.Abs(real)
 			if rel, err := filepath.Rel(realRoot, real); err != nil || !filepath.IsLocal(rel) {
-				return nil, fmt.Errorf("%s: %s[%d]: %s leads to %s, outside the data root %s; keep the images inside it", path, part.key, i, e.Path, real, root)
+				return nil, fmt.Errorf("%s: %s[%d]: %s leads to %s, outside the data root %s; keep the images inside it", path, part.key, i, errs.Path(e.Path), errs.Path(real), root)
 			}
 			ds.Items = append(ds.Items, Item{Path: full, Label: e.Label})
 		}

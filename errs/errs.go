@@ -5,6 +5,9 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
 )
 
 // inputError marks its wrapped error as the user's input's fault.
@@ -42,4 +45,13 @@ func ExitCode(err error) int {
 		return 2
 	}
 	return 1
+}
+
+// Path renders a file path for a one-line message: as it is, or quoted (Go syntax) when it
+// holds a line break or another control character.
+func Path(p string) string {
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return strconv.Quote(p)
+	}
+	return p
 }

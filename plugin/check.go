@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 
+	"github.com/skipgraph/skipgraph/graph/opschema"
 	"github.com/skipgraph/skipgraph/strategy"
 )
 
@@ -73,6 +74,9 @@ func CheckPlan(skel *strategy.Skeleton, p *strategy.Plan) error {
 		}
 		if n.Domain != "" && n.Domain != "ai.onnx" {
 			return fmt.Errorf("patch node %q uses domain %q; only standard ONNX ops may be added", n.Name, n.Domain)
+		}
+		if _, ok := opschema.Lookup(n.OpType); !ok {
+			return fmt.Errorf("patch node %q: %s is not an ONNX operator; a plan may add standard ONNX operators only", n.Name, n.OpType)
 		}
 		if len(n.Outputs) == 0 {
 			return fmt.Errorf("patch node %q has no outputs", n.Name)

@@ -123,6 +123,7 @@ func TestCheckPlan(t *testing.T) {
 		{"patch reads nothing", patch(strategy.PatchNode{Name: "n", OpType: "Neg", Inputs: []string{"q"}, Outputs: []string{"o"}}), `reads "q", which does not exist`},
 		{"patch redefines", patch(strategy.PatchNode{Name: "n", OpType: "Neg", Inputs: []string{"x"}, Outputs: []string{"y"}}), `redefine existing value "y"`},
 		{"patch domain", patch(strategy.PatchNode{Name: "n", OpType: "Gelu", Domain: "com.microsoft", Inputs: []string{"x"}, Outputs: []string{"o"}}), `domain "com.microsoft"`},
+		{"patch unknown op", patch(strategy.PatchNode{Name: "evil", OpType: "EvilOp", Inputs: []string{"x"}, Outputs: []string{"o"}}), `patch node "evil": EvilOp is not an ONNX operator`},
 		{"patch no op", patch(strategy.PatchNode{Name: "n", Inputs: []string{"x"}, Outputs: []string{"o"}}), "no op type"},
 		{"patch attr", patch(strategy.PatchNode{Name: "n", OpType: "Neg", Inputs: []string{"x"}, Outputs: []string{"o"}, Attrs: []strategy.PatchAttr{{Name: "a"}}}), "exactly one value"},
 		{"rewire node", &strategy.Plan{Patch: &strategy.Patch{Rewire: []strategy.Rewire{{Node: "nope", Value: "x"}}}}, `node "nope", which does not exist`},

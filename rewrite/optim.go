@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/skipgraph/skipgraph/graph"
 )
@@ -46,17 +47,17 @@ func (c OptimizerConfig) OptimizerState() []string {
 func (c OptimizerConfig) Validate() error {
 	switch c.Kind {
 	case "sgd":
-		if c.Momentum < 0 || c.Momentum >= 1 {
+		if !(c.Momentum >= 0 && c.Momentum < 1) {
 			return fmt.Errorf("SGD momentum %g must be in [0,1)", c.Momentum)
 		}
 	case "adamw":
-		if c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1 || c.Eps <= 0 {
+		if !(c.Beta1 >= 0 && c.Beta1 < 1 && c.Beta2 >= 0 && c.Beta2 < 1 && c.Eps > 0) || math.IsInf(c.Eps, 0) {
 			return fmt.Errorf("AdamW betas must be in [0,1) and eps > 0")
 		}
 	default:
 		return fmt.Errorf("unknown optimizer %q (use sgd or adamw)", c.Kind)
 	}
-	if c.WeightDecay < 0 {
+	if !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0) {
 		return fmt.Errorf("weight decay %g must not be negative", c.WeightDecay)
 	}
 	return nil

@@ -118,6 +118,12 @@ func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
 	if dev != "" && dev != DeviceCPU && dev != DeviceCUDA {
 		return nil, errs.Input("unknown device %q (want cpu or cuda)", o.Device)
 	}
+	if err := CheckThreads("intra-op threads", o.IntraOpThreads); err != nil {
+		return nil, err
+	}
+	if err := CheckThreads("inter-op threads", o.InterOpThreads); err != nil {
+		return nil, err
+	}
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("creating session options: %s", oneLine(err))

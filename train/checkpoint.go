@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -121,11 +122,12 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 			return nil, errs.Input("%s: file %q of %s %v; parameter files lie in the index's folder", filepath.Join(dir, IndexFile), f, n, err)
 		}
 		if err != nil {
-			return nil, errs.Input("%s: %v", p, unwrap(err))
+			return nil, errs.Input("%s: %v", errs.Path(p), unwrap(err))
 		}
 		t, err := tensorio.LoadNPY(p)
 		if err != nil {
-			return nil, errs.Input("%s: %v", p, unwrap(err))
+			// the cause without the path, which LoadNPY's errors repeat
+			return nil, errs.Input("%s: %s", errs.Path(p), strings.TrimPrefix(unwrap(err).Error(), p+": "))
 		}
 		out[n] = t
 	}
@@ -262,8 +264,9 @@ func readCheckpoint(dir string, man *bundle.Manifest) (*Checkpoint, map[string]*
 	return &ck, params, state, nil
 }
 
-// checkpoints lists the complete checkpoints of a run, oldest (fewest steps) first.
-func checkpoints(out string) ([]string, []Checkpoint) {
+// checkpoints lists the complete checkpoints of a run, oldest (fewest steps) first, and the
+// checkpoint folders whose checkpoint.json cannot be read (as errors naming the file).
+func checkpoints(out string) ([]string, []Checkpoint, []error) {
 	root := filepath.Join(out, CheckpointsDir)
 	entries, _ := os.ReadDir(root)
 	type entry struct {
@@ -271,15 +274,18 @@ func checkpoints(out string) ([]string, []Checkpoint) {
 		ck  Checkpoint
 	}
 	var list []entry
+	var bad []error
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		var ck Checkpoint
 		dir := filepath.Join(root, e.Name())
-		if readJSON(filepath.Join(dir, CheckpointFile), &ck) == nil {
-			list = append(list, entry{dir, ck})
+		if err := readJSON(filepath.Join(dir, CheckpointFile), &ck); err != nil {
+			bad = append(bad, err)
+			continue
 		}
+		list = append(list, entry{dir, ck})
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].ck.Step < list[j].ck.Step })
 	dirs := make([]string, len(list))
@@ -287,29 +293,56 @@ func checkpoints(out string) ([]string, []Checkpoint) {
 	for i, e := range list {
 		dirs[i], cks[i] = e.dir, e.ck
 	}
-	return dirs, cks
+	return dirs, cks, bad
 }
 
-// latestCheckpoint returns the checkpoint folder with the most steps, or "".
+// latestCheckpoint returns the checkpoint folder with the most steps, or "". A checkpoint
+// folder whose checkpoint.json cannot be read is an error: it may be the newest, and resuming
+// from an older one without a word would silently redo (or skip) work.
 func latestCheckpoint(out string) (string, error) {
-	dirs, _ := checkpoints(out)
+	dirs, _, bad := checkpoints(out)
+	if len(bad) > 0 {
+		prev := "the start of the run"
+		if len(dirs) > 0 {
+			prev = filepath.Base(dirs[len(dirs)-1])
+		}
+		return "", errs.Input("%v; remove that checkpoint folder to resume from the newest readable one (%s)", bad[0], prev)
+	}
 	if len(dirs) == 0 {
 		return "", nil
 	}
 	return dirs[len(dirs)-1], nil
 }
 
-// pruneCheckpoints keeps the newest keep epoch checkpoints and drops every interrupt checkpoint
-// older than the newest checkpoint.
+// keepStepCheckpoints is how many step checkpoints (written within an epoch by
+// --checkpoint-every or on an interrupt) a run keeps.
+const keepStepCheckpoints = 2
+
+// pruneCheckpoints keeps the newest keep epoch checkpoints (0: all) and the newest
+// keepStepCheckpoints step checkpoints that are newer than the newest epoch checkpoint.
+// Unreadable checkpoint folders are left alone.
 func pruneCheckpoints(out string, keep int) {
-	dirs, _ := checkpoints(out)
-	var epochs []string
+	dirs, cks, _ := checkpoints(out)
+	var epochs, steps []string
+	lastEpochStep := -1
 	for i, d := range dirs {
-		base := filepath.Base(d)
-		switch {
-		case strings.HasPrefix(base, "epoch-"):
+		if strings.HasPrefix(filepath.Base(d), "epoch-") {
 			epochs = append(epochs, d)
-		case i < len(dirs)-1:
+			lastEpochStep = cks[i].Step
+		}
+	}
+	for i, d := range dirs {
+		if strings.HasPrefix(filepath.Base(d), "epoch-") {
+			continue
+		}
+		if cks[i].Step <= lastEpochStep {
+			os.RemoveAll(d)
+			continue
+		}
+		steps = append(steps, d)
+	}
+	if len(steps) > keepStepCheckpoints {
+		for _, d := range steps[:len(steps)-keepStepCheckpoints] {
 			os.RemoveAll(d)
 		}
 	}
@@ -318,6 +351,32 @@ func pruneCheckpoints(out string, keep int) {
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// check refuses a checkpoint that does not fit the run resuming from it: a run of epochs
+// epochs of perEpoch steps each, with the given seed.
+func (ck *Checkpoint) check(dir string, epochs, perEpoch int, seed uint64) error {
+	file := errs.Path(filepath.Join(dir, CheckpointFile))
+	bad := func(format string, a ...any) error {
+		return errs.Input("%s: %s; the checkpoint is damaged or of another run: remove its folder to resume from the one before it", file, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case ck.Epoch < 0 || ck.Epoch > epochs:
+		return bad("epoch %d is outside the run's 0..%d", ck.Epoch, epochs)
+	case ck.Cursor < 0 || ck.Cursor >= perEpoch || ck.Epoch == epochs && ck.Cursor != 0:
+		return bad("cursor %d is outside the epoch's %d batches", ck.Cursor, perEpoch)
+	case ck.Step != ck.Epoch*perEpoch+ck.Cursor:
+		return bad("step %d does not match epoch %d and cursor %d (%d steps per epoch: want step %d)", ck.Step, ck.Epoch, ck.Cursor, perEpoch, ck.Epoch*perEpoch+ck.Cursor)
+	case ck.Seed != seed:
+		return bad("seed %d differs from the run's %d", ck.Seed, seed)
+	case filepath.Base(dir) != checkpointName(*ck):
+		return bad("it holds epoch %d, step %d, but its folder is not named %s", ck.Epoch, ck.Step, checkpointName(*ck))
+	case ck.Seen < 0 || ck.Correct < 0 || ck.Correct > ck.Seen:
+		return bad("%d correct of %d seen is not a count", ck.Correct, ck.Seen)
+	case math.IsNaN(ck.LossSum) || math.IsInf(ck.LossSum, 0) || math.IsNaN(ck.Elapsed) || math.IsInf(ck.Elapsed, 0) || ck.Elapsed < 0:
+		return bad("loss sum %g or elapsed time %g is not a finite number", ck.LossSum, ck.Elapsed)
+	}
+	return nil
 }
 
 // writeJSON writes v as indented JSON to path through a temporary file.
@@ -359,10 +418,10 @@ func writeFileAtomic(path string, b []byte) error {
 func readJSON(path string, v any) error {
 	b, err := safeio.ReadFile(path)
 	if err != nil {
-		return errs.Input("%s: %v", path, unwrap(err))
+		return errs.Input("%s: %v", errs.Path(path), unwrap(err))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return errs.Input("%s: not valid JSON: %v", path, err)
+		return errs.Input("%s: not valid JSON: %v", errs.Path(path), err)
 	}
 	return nil
 }

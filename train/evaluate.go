@@ -60,8 +60,14 @@ type EvalConfig struct {
 // export is evaluated zero-shot; a bundle runs eval.onnx with the trained parameters of
 // cfg.Params (or its initial ones).
 func Evaluate(cfg EvalConfig) (*Evaluation, error) {
-	if cfg.Batch <= 0 {
+	if cfg.Batch < 0 || cfg.Batch > MaxBatch {
+		return nil, errs.Input("--batch %d: want 1 to %d images per run", cfg.Batch, MaxBatch)
+	}
+	if cfg.Batch == 0 {
 		cfg.Batch = 32
+	}
+	if err := runtime.CheckThreads("--threads", cfg.Threads); err != nil {
+		return nil, err
 	}
 	var modelPath string
 	var near []string

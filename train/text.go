@@ -41,6 +41,9 @@ func TokenizePrompts(tok *tokenizer.Tokenizer, classes, templates []string, cont
 	if len(classes) == 0 {
 		return nil, errs.Input("no classes to make prompts for")
 	}
+	if contextLen < 1 || contextLen > bundle.MaxContextLength {
+		return nil, errs.Input("text context length %d: want 1 to %d", contextLen, bundle.MaxContextLength)
+	}
 	p := &Prompts{Classes: classes, Templates: templates}
 	all := data.Prompts(templates, classes)
 	for ti := range templates {

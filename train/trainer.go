@@ -65,6 +65,12 @@ type Config struct {
 	FeatureBatch int
 	// KeepCheckpoints is how many epoch checkpoints to keep (0 keeps all).
 	KeepCheckpoints int
+	// CheckpointSteps, when positive, writes a checkpoint every that many steps within an
+	// epoch; CheckpointInterval, when positive, writes one when that much time has passed since
+	// the last. Both bound the work a hard kill loses; the newest two of these step
+	// checkpoints are kept (epoch ends always write one, kept by KeepCheckpoints).
+	CheckpointSteps    int
+	CheckpointInterval time.Duration
 	// Resume continues the run in Out from its newest checkpoint, with the run's own settings.
 	Resume bool
 	// Force replaces an Out that already holds a run.
@@ -78,10 +84,24 @@ type Config struct {
 }
 
 // DefaultConfig returns the paper's recipe: 20 epochs, batch 4, one warm-up epoch at 1e-5,
-// augmentation on, the manifest's learning rates, two epoch checkpoints kept.
+// augmentation on, the manifest's learning rates, two epoch checkpoints kept, and a step
+// checkpoint every DefaultCheckpointInterval.
 func DefaultConfig() Config {
-	return Config{Epochs: 20, Batch: 4, WarmupEpochs: 1, WarmupLR: 1e-5, FeatureBatch: 32, KeepCheckpoints: 2}
+	return Config{Epochs: 20, Batch: 4, WarmupEpochs: 1, WarmupLR: 1e-5, FeatureBatch: 32, KeepCheckpoints: 2,
+		CheckpointInterval: DefaultCheckpointInterval}
 }
+
+// DefaultCheckpointInterval is how often a run writes a checkpoint within an epoch by default:
+// a hard kill loses at most this much training.
+const DefaultCheckpointInterval = 10 * time.Minute
+
+// Bounds of the numbers a run accepts: far above any real run, low enough that a typo cannot
+// ask for memory or time no machine has.
+const (
+	MaxEpochs = 100000
+	MaxBatch  = 1 << 16
+	MaxShots  = 1 << 20
+)
 
 // StepInfo describes a finished optimizer step.
 type StepInfo struct {
@@ -262,18 +282,29 @@ func checkConfig(cfg *Config) error {
 		return errs.Input("no bundle given; make one with 'skipgraph convert MODEL -o BUNDLE'")
 	case cfg.Data == "":
 		return errs.Input("no data set given (--data DIR)")
-	case cfg.Epochs < 1:
-		return errs.Input("--epochs %d: want at least 1", cfg.Epochs)
-	case cfg.Batch < 1:
-		return errs.Input("--batch %d: want at least 1", cfg.Batch)
-	case cfg.Shots < 0:
-		return errs.Input("--shots %d: want 0 (all images) or more", cfg.Shots)
+	case cfg.Epochs < 1 || cfg.Epochs > MaxEpochs:
+		return errs.Input("--epochs %d: want 1 to %d", cfg.Epochs, MaxEpochs)
+	case cfg.Batch < 1 || cfg.Batch > MaxBatch:
+		return errs.Input("--batch %d: want 1 to %d", cfg.Batch, MaxBatch)
+	case cfg.Shots < 0 || cfg.Shots > MaxShots:
+		return errs.Input("--shots %d: want 0 (all images) to %d", cfg.Shots, MaxShots)
 	case cfg.WarmupEpochs < 0 || cfg.WarmupEpochs >= cfg.Epochs && cfg.WarmupEpochs > 0:
 		return errs.Input("--warmup-epochs %d: want 0 to %d (fewer than --epochs)", cfg.WarmupEpochs, cfg.Epochs-1)
-	case cfg.WarmupLR < 0 || math.IsNaN(cfg.WarmupLR):
-		return errs.Input("--warmup-lr %g: want a rate >= 0", cfg.WarmupLR)
-	case cfg.ValFraction < 0 || cfg.ValFraction >= 1:
+	case !(cfg.WarmupLR >= 0) || math.IsInf(cfg.WarmupLR, 0):
+		return errs.Input("--warmup-lr %g: want a finite rate >= 0", cfg.WarmupLR)
+	case !(cfg.ValFraction >= 0 && cfg.ValFraction < 1):
 		return errs.Input("--val-fraction %g: want 0 to below 1", cfg.ValFraction)
+	case cfg.KeepCheckpoints < 0:
+		return errs.Input("--keep-checkpoints %d: want 0 (keep all) or more", cfg.KeepCheckpoints)
+	case cfg.CheckpointSteps < 0:
+		return errs.Input("--checkpoint-every %d steps: want a positive count (0: only at epoch ends)", cfg.CheckpointSteps)
+	case cfg.CheckpointInterval < 0:
+		return errs.Input("--checkpoint-every %v: want a positive duration", cfg.CheckpointInterval)
+	case cfg.FeatureBatch > MaxBatch:
+		return errs.Input("feature batch %d: want at most %d", cfg.FeatureBatch, MaxBatch)
+	}
+	if err := runtime.CheckThreads("--threads", cfg.Threads); err != nil {
+		return err
 	}
 	for g, lr := range cfg.LR {
 		if lr < 0 || math.IsNaN(lr) || math.IsInf(lr, 0) {
@@ -549,6 +580,29 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 				return nil, errs.Input("%s: parameter %s is missing or has another shape; the checkpoint is not of this bundle", resumeFrom, name)
 			}
 		}
+		// optimizer state too: a missing one would silently restart from zeros
+		rec, _ := man.Graph("train_step")
+		for _, in := range rec.Inputs {
+			if in.Role != "optimizer_state" {
+				continue
+			}
+			st, p := state[in.Name], initial[in.Param]
+			if st == nil || p == nil || st.DType != tensorio.Float32 || !tensorio.SameShape(st.Shape, p.Shape) {
+				return nil, errs.Input("%s: optimizer state %s is missing or has another shape or type; the checkpoint is damaged or not of this bundle: remove it to resume from the one before", resumeFrom, in.Name)
+			}
+		}
+	}
+	sampler := data.NewSampler(t.train.Labels(), cfg.Batch, cfg.Shots, cfg.Seed)
+	perEpoch := sampler.NumBatches()
+	if cfg.Resume {
+		// every checkpoint, not only the newest: one damaged into claiming fewer steps would
+		// otherwise pass for an older one, silently
+		dirs, cks, _ := checkpoints(cfg.Out)
+		for i := range dirs {
+			if err := cks[i].check(dirs[i], cfg.Epochs, perEpoch, cfg.Seed); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := truncateMetrics(filepath.Join(cfg.Out, MetricsFile), ck.Step, ck.Epoch); err != nil {
 		return nil, err
@@ -571,17 +625,19 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	_, hasLogits := outputRole(man, bundle.LogitsOutput)
 
 	sched := Schedule{Epochs: cfg.Epochs, WarmupEpochs: cfg.WarmupEpochs, WarmupLR: cfg.WarmupLR}
-	sampler := data.NewSampler(t.train.Labels(), cfg.Batch, cfg.Shots, cfg.Seed)
-	perEpoch := sampler.NumBatches()
 	total := perEpoch * cfg.Epochs
 	prog := newProgress(cfg.Progress, cfg.ProgressTTY, total, ck.Step)
 	defer prog.finish()
-	if resumeFrom != "" {
+	switch {
+	case resumeFrom != "":
 		prog.line("resuming from %s (epoch %d, step %d)", resumeFrom, ck.Epoch+min(ck.Cursor, 1), ck.Step)
+	case cfg.Resume:
+		prog.line("%s has no checkpoint yet: the run starts again from step 1", filepath.Join(cfg.Out, CheckpointsDir))
 	}
 	start := time.Now()
 	before := ck.Elapsed // training time of the run's earlier sessions
 	elapsed := func() float64 { return before + time.Since(start).Seconds() }
+	lastCheckpoint := time.Now()
 	labels := t.train.Labels()
 	var stepTime time.Duration
 	var timedSteps int
@@ -648,6 +704,18 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 			}
 			writeRecord(metrics, map[string]any{"type": "step", "epoch": epoch + 1, "step": ck.Step, "loss": loss, "acc": jsonNum(acc), "lr": lrs, "time": round3(elapsed())})
 			prog.step(epoch+1, cfg.Epochs, ck.Step, loss, acc)
+			if bi+1 < len(batches) && (cfg.CheckpointSteps > 0 && ck.Step%cfg.CheckpointSteps == 0 ||
+				cfg.CheckpointInterval > 0 && time.Since(lastCheckpoint) >= cfg.CheckpointInterval) {
+				// a step checkpoint: the epoch resumes at the next batch
+				ck.Cursor, ck.Elapsed = bi+1, elapsed()
+				if err := metrics.Flush(); err != nil {
+					return nil, err
+				}
+				if err := t.checkpoint(ck); err != nil {
+					return nil, err
+				}
+				lastCheckpoint = time.Now()
+			}
 			if cfg.OnStep != nil {
 				if err := cfg.OnStep(StepInfo{Epoch: epoch + 1, Step: ck.Step, Batch: bi, Loss: loss, Acc: acc, LR: lrs}); err != nil {
 					return nil, err
@@ -680,6 +748,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 		if err := t.checkpoint(ck); err != nil {
 			return nil, err
 		}
+		lastCheckpoint = time.Now()
 		prog.line("epoch %d/%d: loss %.4f train acc %.1f%%%s", epoch+1, cfg.Epochs, res.Loss, 100*res.TrainAcc, valMsg)
 	}
 	prog.finish()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/skipgraph/skipgraph/graph/onnxio"
@@ -40,4 +41,21 @@ func writeCyclic(t *testing.T, from, to string) string {
 		t.Fatal(err)
 	}
 	return to
+}
+
+// checkInputError fails t unless a CLI run ended with exit code 2 and one line of standard
+// error holding every string of want.
+func checkInputError(t *testing.T, code int, stderr string, want ...string) {
+	t.Helper()
+	if code != 2 {
+		t.Fatalf("exit %d, want 2: %s", code, stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+		t.Errorf("want one line, got:\n%s", stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("message lacks %q: %s", w, stderr)
+		}
+	}
 }

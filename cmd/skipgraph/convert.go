@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,8 +46,16 @@ func init() {
 				default:
 					return usageError("convert", "--optimizer %q: use sgd or adamw", *optimizer)
 				}
-				if *wd >= 0 {
+				set := map[string]bool{}
+				fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+				if set["weight-decay"] {
+					if !(*wd >= 0) || math.IsInf(*wd, 0) {
+						return usageError("convert", "--weight-decay %g: want a finite value >= 0 (0 turns it off)", *wd)
+					}
 					opt.WeightDecay = *wd
+				}
+				if set["momentum"] && (*optimizer != "sgd" || !(*momentum >= 0 && *momentum < 1)) {
+					return usageError("convert", "--momentum %g: want a value in [0, 1) with --optimizer sgd", *momentum)
 				}
 				if *dumpAfter != "" && !slices.Contains(bundle.TrainPipeline, *dumpAfter) {
 					return usageError("convert", "--dump-after %q: not a train-step pass (%s)", *dumpAfter, strings.Join(bundle.TrainPipeline, ", "))

@@ -34,13 +34,20 @@ func init() {
 			device := fs.String("device", "cpu", "cpu or cuda")
 			threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: its default)")
 			asJSON := fs.Bool("json", false, "print the result as JSON (accuracy, per-class accuracy, confusion matrix) instead of a table")
+			decodeMem := decodeMemoryFlag(fs, "eval")
 			return func(args []string) error {
 				args, err := parseInterspersed(fs, args)
 				if err != nil {
 					return usageError("eval", "%v", err)
 				}
+				if err := decodeMem(); err != nil {
+					return err
+				}
 				if len(args) != 1 || *dataDir == "" {
 					return usageError("eval", "eval takes one model or bundle and --data DIR")
+				}
+				if *batch < 1 {
+					return usageError("eval", "--batch %d: want at least 1 image per run", *batch)
 				}
 				tpl, err := data.ResolveTemplates(*template, *templates)
 				if err != nil {

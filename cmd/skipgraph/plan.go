@@ -17,6 +17,7 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/strategy"
+	"github.com/skipgraph/skipgraph/train"
 
 	_ "github.com/skipgraph/skipgraph/plugins/full"
 	_ "github.com/skipgraph/skipgraph/plugins/lskip"
@@ -38,11 +39,11 @@ func init() {
 				if len(args) != 1 {
 					return usageError("plan", "plan takes one model (a .onnx file or a folder holding one)")
 				}
-				if *batch < 1 {
-					return usageError("plan", "--batch %d must be at least 1", *batch)
+				if *batch < 1 || *batch > train.MaxBatch {
+					return usageError("plan", "--batch %d: want 1 to %d", *batch, train.MaxBatch)
 				}
-				if *classes < 1 {
-					return usageError("plan", "--classes %d must be at least 1", *classes)
+				if *classes < 1 || *classes > bundle.MaxClasses {
+					return usageError("plan", "--classes %d: want 1 to %d", *classes, bundle.MaxClasses)
 				}
 				var oc rewrite.OptimizerConfig
 				switch *opt {

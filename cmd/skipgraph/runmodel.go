@@ -48,6 +48,9 @@ func runModel(path string, inputs []string, outDir, device string) error {
 		if !ok || name == "" || file == "" {
 			return usageError("run", "--input %q: want NAME=FILE", spec)
 		}
+		if _, dup := feeds[name]; dup {
+			return usageError("run", "--input %s is given twice; give each input once", name)
+		}
 		var t *tensorio.Tensor
 		var err error
 		switch strings.ToLower(filepath.Ext(file)) {

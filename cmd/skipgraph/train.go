@@ -9,7 +9,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
@@ -46,13 +48,18 @@ func init() {
 			device := fs.String("device", "cpu", "cpu or cuda")
 			threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: its default)")
 			keep := fs.Int("keep-checkpoints", def.KeepCheckpoints, "epoch checkpoints to keep (0: all)")
+			every := fs.String("checkpoint-every", def.CheckpointInterval.String(), "also checkpoint within an epoch, every N steps (200), every interval of time (10m), or both (200,10m); 0: at epoch ends only. The newest two such checkpoints are kept; a hard kill loses at most this much")
 			resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint, with its settings")
 			force := fs.Bool("force", false, "replace an output folder that holds an earlier run")
 			quiet := fs.Bool("q", false, "no progress output")
+			decodeMem := decodeMemoryFlag(fs, "train")
 			return func(args []string) error {
 				args, err := parseInterspersed(fs, args)
 				if err != nil {
 					return usageError("train", "%v", err)
+				}
+				if err := decodeMem(); err != nil {
+					return err
 				}
 				set := map[string]bool{}
 				fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -100,9 +107,13 @@ func init() {
 					cfg.Force = *force
 				}
 				cfg.Device, cfg.Threads, cfg.KeepCheckpoints = *device, *threads, *keep
+				if cfg.CheckpointSteps, cfg.CheckpointInterval, err = parseCheckpointEvery(*every); err != nil {
+					return usageError("train", "%v", err)
+				}
 				if !*quiet {
 					cfg.Progress, cfg.ProgressTTY = errOut, train.IsTerminal(errOut)
 				}
+				cfg.OnStep = onTrainStep
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				res, err := train.Train(ctx, cfg)
@@ -117,6 +128,30 @@ func init() {
 			}
 		},
 	})
+}
+
+// onTrainStep, when set (by tests), is called after every training step.
+var onTrainStep func(train.StepInfo) error
+
+// parseCheckpointEvery reads --checkpoint-every: a step count, a duration, or both separated
+// by a comma; "0" turns checkpoints within an epoch off.
+func parseCheckpointEvery(s string) (steps int, interval time.Duration, err error) {
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if n, err := strconv.Atoi(part); err == nil {
+			if n < 0 || steps != 0 {
+				return 0, 0, fmt.Errorf("--checkpoint-every %q: want one step count >= 0", s)
+			}
+			steps = n
+			continue
+		}
+		d, err := time.ParseDuration(part)
+		if err != nil || d < time.Second || interval != 0 {
+			return 0, 0, fmt.Errorf("--checkpoint-every %q: want a step count (200), a duration of at least 1s (10m), or both (200,10m)", s)
+		}
+		interval = d
+	}
+	return steps, interval, nil
 }
 
 func fmtF(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }

@@ -181,17 +181,7 @@ func TestTrainBadInput(t *testing.T) {
 				before = listTree(t, filepath.Join(tmp, "out"))
 			}
 			code, _, stderr := runCLI(args...)
-			if code != 2 {
-				t.Fatalf("exit %d, want 2: %s", code, stderr)
-			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
-				t.Errorf("want one line, got:\n%s", stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("message lacks %q: %s", w, stderr)
-				}
-			}
+			checkInputError(t, code, stderr, tc.want...)
 			after := []string(nil)
 			if _, err := os.Stat(filepath.Join(tmp, "out")); err == nil {
 				after = listTree(t, filepath.Join(tmp, "out"))
