@@ -109,7 +109,7 @@ type Options struct {
 var cudaProviderLibs = []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"}
 
 // cudaHint says where the provider libraries and their CUDA dependencies come from.
-const cudaHint = "the npm package com.github.asus4.onnxruntime.linux-x64-gpu carries libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so in Plugins/Linux/x64 (their ORT version must match the core library's); they need libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10 and cuDNN 9 on LD_LIBRARY_PATH (a PyTorch for CUDA 13 install has them in site-packages/nvidia/*/lib)"
+const cudaHint = "run \"skipgraph setup --cuda\" (or \"make setup-cuda\") to install the CUDA provider libraries of ONNX Runtime " + ORTVersion + " beside the core library; they need the CUDA runtime, cuBLAS, cuBLASLt and cuRAND of the CUDA major version they were built for (libcudart.so.13 or libcudart.so.12 ...) and cuDNN 9 on LD_LIBRARY_PATH (a PyTorch CUDA install has them in site-packages/nvidia/*/lib); \"skipgraph doctor\" shows what is found"
 
 // sessionOptions builds ORT session options; the caller destroys them.
 func (o *Options) sessionOptions() (*ort.SessionOptions, error) {

@@ -25,6 +25,7 @@ type Session struct {
 
 	mu       sync.Mutex
 	bindings map[*Binding]struct{}
+	memories []*Memory
 }
 
 // NewSession loads the ONNX model at path (external data is resolved next to it). opts may be
@@ -303,7 +304,8 @@ func quote(ss []string) []string {
 	return out
 }
 
-// Close closes the Bindings made from the session and releases the session. Closing twice is
+// Close closes the Bindings made from the session, releases its Memory allocators, and
+// releases the session. Closing twice is
 // harmless.
 func (s *Session) Close() error {
 	s.mu.Lock()
@@ -314,6 +316,13 @@ func (s *Session) Close() error {
 	s.mu.Unlock()
 	for _, b := range bs {
 		b.Close()
+	}
+	s.mu.Lock()
+	mems := s.memories
+	s.memories = nil
+	s.mu.Unlock()
+	for _, m := range mems {
+		m.release()
 	}
 	if s.sess == nil {
 		return nil
