@@ -103,6 +103,9 @@ type Options struct {
 	ProfilePrefix string
 	// Config holds extra session configuration entries (ORT's AddSessionConfigEntry).
 	Config map[string]string
+	// CUDA holds extra CUDA provider options (e.g. "use_tf32": "0" for exact float32 matrix
+	// products); device_id comes from DeviceID.
+	CUDA map[string]string
 }
 
 // CUDA provider libraries ORT loads from the folder of libonnxruntime.
@@ -182,7 +185,7 @@ func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
 		}
 	}
 	if dev == DeviceCUDA {
-		if err := appendCUDA(so, o.DeviceID); err != nil {
+		if err := appendCUDA(so, o.DeviceID, o.CUDA); err != nil {
 			return nil, err
 		}
 	}
@@ -218,7 +221,7 @@ func registerExactArena() error {
 }
 
 // appendCUDA adds the CUDA execution provider, or says clearly what is missing.
-func appendCUDA(so *ort.SessionOptions, deviceID int) error {
+func appendCUDA(so *ort.SessionOptions, deviceID int, extra map[string]string) error {
 	lib := LibraryPath()
 	dir := filepath.Dir(lib)
 	var missing []string
@@ -236,7 +239,11 @@ func appendCUDA(so *ort.SessionOptions, deviceID int) error {
 		return errs.Input("device cuda: ONNX Runtime cannot load the CUDA provider from %s: %s%s; %s", dir, oneLine(err), gpuNote(), cudaHint)
 	}
 	defer co.Destroy()
-	if err := co.Update(map[string]string{"device_id": strconv.Itoa(deviceID)}); err != nil {
+	settings := map[string]string{"device_id": strconv.Itoa(deviceID)}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	if err := co.Update(settings); err != nil {
 		return fmt.Errorf("device cuda: ONNX Runtime cannot load the CUDA provider from %s (setting device_id %d): %s%s; %s", dir, deviceID, oneLine(err), gpuNote(), cudaHint)
 	}
 	if err := so.AppendExecutionProviderCUDA(co); err != nil {
