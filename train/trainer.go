@@ -55,6 +55,10 @@ type Config struct {
 	// Device ("cpu" or "cuda") and Threads (ORT intra-op threads, 0: ORT's default).
 	Device  string
 	Threads int
+	// Resident keeps parameters, optimizer state and the feature cache in memory ORT allocates
+	// for the train step's device, gathering batches there; always on with Device "cuda", on the
+	// CPU it runs the same code over host memory.
+	Resident bool
 	// FeatureBatch is the number of images per features.onnx run (default 32).
 	FeatureBatch int
 	// KeepCheckpoints is how many epoch checkpoints to keep (0 keeps all).
@@ -157,8 +161,9 @@ type trainer struct {
 	cskipTail              []int64
 	classes                int
 
-	cache    []chunk // the epoch's image inputs (states or pixels), FeatureBatch items per chunk
-	cacheFor int     // epoch the cache was built for (-1: none)
+	cache    []chunk      // the epoch's image inputs (states or pixels), FeatureBatch items per chunk
+	cacheFor int          // epoch the cache was built for (-1: none)
+	dev      *deviceCache // the cache in device memory, with a resident stepper (cache unused)
 
 	featImages int
 	featTime   time.Duration
@@ -452,6 +457,9 @@ func lrGroups(man *bundle.Manifest) []string {
 }
 
 func (t *trainer) close() {
+	if t.dev != nil {
+		t.dev.close()
+	}
 	if t.st != nil {
 		t.st.Close()
 	}
@@ -691,8 +699,15 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		consts[bundleInput(man, "cskip_tail")] = tt
 	}
 	var err error
-	if t.st, err = bundle.OpenStepper(t.cfg.Bundle, man, params, state, t.opts); err != nil {
+	open := bundle.OpenStepper
+	if t.cfg.Resident {
+		open = bundle.OpenResidentStepper
+	}
+	if t.st, err = open(t.cfg.Bundle, man, params, state, t.opts); err != nil {
 		return err
+	}
+	if t.st.Resident() {
+		t.dev = &deviceCache{st: t.st, axis: t.visionAxis}
 	}
 	rec, _ := man.Graph("train_step")
 	for _, in := range rec.Inputs {
@@ -794,6 +809,9 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 		rng = augmentRNG(t.cfg.Seed, epoch)
 	}
 	t.cache = t.cache[:0]
+	if t.dev != nil {
+		t.dev.reset()
+	}
 	fb := t.cfg.FeatureBatch
 	size := int64(t.prep.Size)
 	for start := 0; start < len(paths); start += fb {
@@ -807,21 +825,38 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 		}
 		n := int64(end - start)
 		if t.visionState == "" {
+			if t.dev != nil {
+				if err := t.dev.addPixels(px, []int64{n, 3, size, size}); err != nil {
+					return err
+				}
+				continue
+			}
 			t.cache = append(t.cache, chunk{data: px, shape: []int64{n, 3, size, size}})
 			continue
 		}
 		pt, _ := tensorio.FromSlice([]int64{n, 3, size, size}, px)
 		t0 := time.Now()
-		res, err := t.featVision.Run(map[string]*tensorio.Tensor{t.man.Vision.Input: pt})
-		if err != nil {
-			return err
+		if t.dev != nil {
+			if err := t.dev.addStates(t.featVision, t.man.Vision.Input, t.visionState, pt); err != nil {
+				return err
+			}
+		} else {
+			res, err := t.featVision.Run(map[string]*tensorio.Tensor{t.man.Vision.Input: pt})
+			if err != nil {
+				return err
+			}
+			s := res[t.visionState]
+			t.cache = append(t.cache, chunk{data: s.Float32s(), shape: s.Shape, axis: t.visionAxis})
 		}
 		if t.cacheFor >= 0 || start > 0 {
 			t.featTime += time.Since(t0)
 			t.featImages += int(n)
 		}
-		s := res[t.visionState]
-		t.cache = append(t.cache, chunk{data: s.Float32s(), shape: s.Shape, axis: t.visionAxis})
+	}
+	if t.dev != nil {
+		if err := t.dev.finish(); err != nil {
+			return err
+		}
 	}
 	t.cacheFor = epoch
 	return nil
@@ -829,6 +864,16 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 
 // feedBatch feeds a batch's image inputs and labels.
 func (t *trainer) feedBatch(b []int, labels []int) error {
+	if t.dev != nil {
+		name := t.visionState
+		if name == "" {
+			name = t.imageInput
+		}
+		if err := t.dev.feed(name, b); err != nil {
+			return err
+		}
+		return t.feedLabels(b, labels)
+	}
 	fb := t.cfg.FeatureBatch
 	c0 := t.cache[0]
 	shape := append([]int64{}, c0.shape...)
@@ -862,6 +907,11 @@ func (t *trainer) feedBatch(b []int, labels []int) error {
 	if err := t.st.Feed(name, x); err != nil {
 		return err
 	}
+	return t.feedLabels(b, labels)
+}
+
+// feedLabels feeds the batch's labels.
+func (t *trainer) feedLabels(b []int, labels []int) error {
 	lab := make([]int64, len(b))
 	for j, item := range b {
 		lab[j] = int64(labels[item])
