@@ -145,6 +145,16 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 				return nil, fmt.Errorf("no initial value for parameter %s", in.Name)
 			}
 			t = t.Clone()
+		case "loss_scale":
+			if t = state[in.Name]; t != nil {
+				t = t.Clone()
+			} else {
+				init := 0.0
+				if in.Name == LossScaleInput && man.LossScale != nil {
+					init = man.LossScale.Init
+				}
+				t = tensorio.Scalar(float32(init))
+			}
 		case "optimizer_state":
 			if t = state[in.Name]; t != nil {
 				t = t.Clone()
@@ -181,7 +191,7 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 	}
 	for _, out := range rec.Outputs {
 		switch out.Role {
-		case "param_next", "state_next":
+		case "param_next", "state_next", "loss_scale_next":
 			pair, ok := pairs[strings.TrimSuffix(out.Name, ".next")]
 			if !ok {
 				s.Close()

@@ -104,7 +104,7 @@ func feedAll(t *testing.T, st *Stepper, man *Manifest, d map[string]*tensorio.Te
 			err = st.FeedScalar(in.Name, 0.01)
 		case "step":
 			err = st.FeedScalar(in.Name, 1)
-		case "param", "optimizer_state":
+		case "param", "optimizer_state", "loss_scale":
 		default:
 			err = st.Feed(in.Name, d[in.Name])
 		}

@@ -768,7 +768,7 @@ func (t *trainer) currentState() map[string]*tensorio.Tensor {
 	out := map[string]*tensorio.Tensor{}
 	rec, _ := t.man.Graph("train_step")
 	for _, in := range rec.Inputs {
-		if in.Role == "optimizer_state" {
+		if in.Role == "optimizer_state" || in.Role == "loss_scale" {
 			if v := t.st.Param(in.Name); v != nil {
 				out[in.Name] = v
 			}
