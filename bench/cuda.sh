@@ -7,11 +7,13 @@
 #      installs them with `skipgraph setup --cuda`, and puts the CUDA, cuBLAS and cuDNN libraries
 #      of site-packages/nvidia/*/lib on LD_LIBRARY_PATH; prints `skipgraph doctor`;
 #   2. runs the CUDA tests (SKIPGRAPH_CUDA=1): loss and every gradient of the fixture's full FT,
-#      LSkip and LSkip+CSkip steps on CUDA equal the CPU's within 1e-4 relative; the fixture
-#      trains on CUDA and its accuracy rises; the exported model runs on CUDA;
+#      LSkip and LSkip+CSkip steps on CUDA equal the CPU's within 1e-4 relative; the fp16 and
+#      bf16 steps match the fp32 one within their stated tolerance; the fixture trains on CUDA
+#      and its accuracy rises; the exported model runs on CUDA;
 #   3. times one ViT-B/16 training step (100 classes, batch 4 and 32; full FT and LSkip omega 6 +
-#      CSkip 0.5) with bench/stepbench -device cuda, and the same step in PyTorch CUDA eager
-#      (bench/torch/torch_step.py --device cuda), with each process's peak GPU memory;
+#      CSkip 0.5 in fp32, and LSkip+CSkip with bf16 compute) with bench/stepbench -device cuda,
+#      and the same step in PyTorch CUDA eager (bench/torch/torch_step.py --device cuda, autocast
+#      bf16 for the bf16 case), with each process's peak GPU memory;
 #   4. writes the table into BENCHMARKS.md (between the "cuda-bench" markers) and bench/results/.
 #
 # usage (from anywhere):
@@ -172,7 +174,7 @@ note "clipref: ${clipref:-not found}; fixture: ${fixture:-not found}"
 
 plan="setup --cuda, doctor"
 [[ ${SKIP_TESTS:-0} == 1 ]] || plan+=", CUDA tests (bundle, train)"
-plan+=", ViT-B/16 steps (full, lskip_cskip) x batch 4, 32 with stepbench -device cuda"
+plan+=", ViT-B/16 steps (full, lskip_cskip, lskip_cskip_bf16) x batch 4, 32 with stepbench -device cuda"
 [[ $torch_ok == 1 && -n "$clipref" ]] && plan+=" and torch_step.py --device cuda"
 note "plan: $plan"
 if [[ $mode == dry ]]; then
@@ -262,7 +264,7 @@ import json, sys
 d = json.load(sys.stdin)
 e = d["full"] if sys.argv[1] == "full" else d["chosen"]["estimate"]
 t = e.get("total", e)
-print(int(t["forward_flops"] + t["backward_flops"]))' "$case")
+print(int(t["forward_flops"] + t["backward_flops"]))' "${case%_bf16}")
 		in="$WORK/in-$case-$batch"
 		rm -rf "$in"
 		"$SB" -bundle "$d" -batch "$batch" -classes 100 -features-out "$in" >/dev/null
@@ -277,6 +279,7 @@ print(int(t["forward_flops"] + t["backward_flops"]))' "$case")
 			[[ $case == full ]] && mode_t=full
 			tt=()
 			[[ $TF32 == 1 ]] && tt=(--tf32)
+			[[ $case == *_bf16 ]] && tt+=(--precision bf16)
 			line=$(gpu_peak_mib "$PYTHON" bench/torch/torch_step.py --device cuda --mode "$mode_t" --batch "$batch" --classes 100 --omega 6 --steps "$STEPS" --clipref "$clipref" "${tt[@]}") || { status=1; continue; }
 			echo "{\"kind\":\"step\",\"tool\":\"torch\",\"case\":\"$case\",\"batch\":$batch,\"step_flops\":$flops,${line#\{}" | tee -a "$results"
 		fi

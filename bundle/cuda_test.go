@@ -130,3 +130,63 @@ func relMaxDiff(a, b []float32) float64 {
 	}
 	return diff / scale
 }
+
+// On CUDA, the float16 and bfloat16 steps match the float32 CPU step within precisionTol, and a
+// float16 step starting at the default loss scale backs off until a step is taken.
+func TestCUDAMixedPrecision(t *testing.T) {
+	if os.Getenv(cudaEnv) != "1" {
+		t.Skip(cudaEnv + "=1 not set (needs an NVIDIA GPU and the CUDA provider; bench/cuda.sh runs it)")
+	}
+	ref, refMan := precisionBundle(t, PrecisionFP32, false)
+	d := stepInputs(t, ref, refMan)
+	st32 := openAt(t, ref, refMan, d, nil)
+	loss32, err := st32.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var largest float64
+	for _, q := range refMan.Trainable() {
+		largest = math.Max(largest, l2(st32.Output(q.Initializer+"_grad").Float32s()))
+	}
+	for _, p := range []string{PrecisionFP16, PrecisionBF16} {
+		t.Run(p, func(t *testing.T) {
+			dir, man := precisionBundle(t, p, false)
+			params, err := InitialParams(dir, man)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var state map[string]*tensorio.Tensor
+			if man.LossScale != nil {
+				state = map[string]*tensorio.Tensor{LossScaleInput: tensorio.Scalar(float32(1024))}
+			}
+			st, err := OpenStepper(dir, man, params, state, &runtime.Options{Device: runtime.DeviceCUDA})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			feedAll(t, st, man, d)
+			loss, err := st.Step()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tol := precisionTol[p]
+			if r := math.Abs(loss-loss32) / loss32; r > tol.loss {
+				t.Errorf("loss %v, float32 %v: relative %.3g > %.3g", loss, loss32, r, tol.loss)
+			}
+			worst := 0.0
+			for _, q := range man.Trainable() {
+				a, b := st32.Output(q.Initializer+"_grad").Float32s(), st.Output(q.Initializer+"_grad").Float32s()
+				diff := make([]float32, len(a))
+				for i := range a {
+					diff[i] = a[i] - b[i]
+				}
+				r := l2(diff) / math.Max(l2(a), 1e-2*largest)
+				worst = math.Max(worst, r)
+				if r > tol.grad {
+					t.Errorf("gradient of %s: relative error %.3g > %.3g", q.Initializer, r, tol.grad)
+				}
+			}
+			t.Logf("%s on CUDA: loss %.6f (float32 CPU %.6f), worst gradient error %.3g", p, loss, loss32, worst)
+		})
+	}
+}

@@ -39,6 +39,7 @@ otherwise Debian's torch falls back to the reference BLAS; the JSON reports what
 with (torch.__config__.show()) and which BLAS library the process loaded.
 """
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -71,6 +72,9 @@ def parse_args(argv=None):
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                     help="where the step runs; cuda: weights and data move to the GPU after they are made on the CPU "
                          "(same seeds, same values), TF32 off unless --tf32, and peak GPU memory is reported")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                    help="with --device cuda: autocast the step's forward to bf16 or fp16 (float32 master weights; "
+                         "fp16 with torch.cuda.amp.GradScaler), as skipgraph convert --precision")
     ap.add_argument("--tf32", action="store_true", help="with --device cuda: allow TF32 matrix products and convolutions")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (torch.set_num_threads)")
     ap.add_argument("--seed", type=int, default=1, help="seed of weights and data")
@@ -334,7 +338,13 @@ def main(argv=None):
         # tensors the model makes inside its forward (masks, index ranges) go to the GPU too
         torch.set_default_device("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    res = {"tool": "torch-eager", "device": a.device, "mode": a.mode, "size": a.size, "batch": a.batch, "classes": a.classes,
+    if a.precision != "fp32" and not cuda:
+        print("torch_step.py: --precision needs --device cuda", file=sys.stderr)
+        return 2
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+    scaler = torch.amp.GradScaler("cuda") if a.precision == "fp16" else None
+    res = {"tool": "torch-eager", "device": a.device, "precision": a.precision, "mode": a.mode, "size": a.size, "batch": a.batch, "classes": a.classes,
            "torch": torch.__version__, "threads": torch.get_num_threads(),
            "blas_info": [f for f in torch.__config__.show().replace(",", " ").split() if f.startswith(("BLAS_INFO", "LAPACK_INFO"))],
            "setup_s": None}
@@ -367,13 +377,19 @@ def main(argv=None):
         sync()
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        if a.mode == "lskip-cskip" and kept_n is None:
-            loss, kept, _ = lskip_cskip_loss(s, sv, st)
-            kept_n = len(kept)
+        with autocast():
+            if a.mode == "lskip-cskip" and kept_n is None:
+                loss, kept, _ = lskip_cskip_loss(s, sv, st)
+                kept_n = len(kept)
+            else:
+                loss = step_loss()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         else:
-            loss = step_loss()
-        loss.backward()
-        opt.step()
+            loss.backward()
+            opt.step()
         lv = float(loss)
         sync()
         dt = (time.perf_counter() - t0) * 1000
