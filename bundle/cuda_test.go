@@ -49,24 +49,7 @@ func TestCUDAMatchesCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := RandomInputs(rand.New(rand.NewPCG(11, 12)), man, 4, 8)
-			if rec := man.Graphs["features"]; rec != nil {
-				fs, err := runtime.NewSession(filepath.Join(out, rec.File), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				in := map[string]*tensorio.Tensor{}
-				for _, i := range rec.Inputs {
-					in[i.Name] = d[i.Name]
-				}
-				states, err := fs.Run(in)
-				fs.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				for k, v := range states {
-					d[k] = v
-				}
-			}
+			addStates(t, out, man, d)
 			params, err := InitialParams(out, man)
 			if err != nil {
 				t.Fatal(err)
@@ -131,23 +114,12 @@ func relMaxDiff(a, b []float32) float64 {
 	return diff / scale
 }
 
-// On CUDA, the float16 and bfloat16 steps match the float32 CPU step within precisionTol, and a
-// float16 step starting at the default loss scale backs off until a step is taken.
+// On CUDA, the float16 and bfloat16 steps match the float32 CPU step within precisionTol.
 func TestCUDAMixedPrecision(t *testing.T) {
 	if os.Getenv(cudaEnv) != "1" {
 		t.Skip(cudaEnv + "=1 not set (needs an NVIDIA GPU and the CUDA provider; bench/cuda.sh runs it)")
 	}
-	ref, refMan := precisionBundle(t, PrecisionFP32, false)
-	d := stepInputs(t, ref, refMan)
-	st32 := openAt(t, ref, refMan, d, nil)
-	loss32, err := st32.Step()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var largest float64
-	for _, q := range refMan.Trainable() {
-		largest = math.Max(largest, l2(st32.Output(q.Initializer+"_grad").Float32s()))
-	}
+	d, st32, loss32 := float32Step(t)
 	for _, p := range []string{PrecisionFP16, PrecisionBF16} {
 		t.Run(p, func(t *testing.T) {
 			dir, man := precisionBundle(t, p, false)
@@ -173,19 +145,7 @@ func TestCUDAMixedPrecision(t *testing.T) {
 			if r := math.Abs(loss-loss32) / loss32; r > tol.loss {
 				t.Errorf("loss %v, float32 %v: relative %.3g > %.3g", loss, loss32, r, tol.loss)
 			}
-			worst := 0.0
-			for _, q := range man.Trainable() {
-				a, b := st32.Output(q.Initializer+"_grad").Float32s(), st.Output(q.Initializer+"_grad").Float32s()
-				diff := make([]float32, len(a))
-				for i := range a {
-					diff[i] = a[i] - b[i]
-				}
-				r := l2(diff) / math.Max(l2(a), 1e-2*largest)
-				worst = math.Max(worst, r)
-				if r > tol.grad {
-					t.Errorf("gradient of %s: relative error %.3g > %.3g", q.Initializer, r, tol.grad)
-				}
-			}
+			worst := compareGrads(t, man, st32, st, tol.grad)
 			t.Logf("%s on CUDA: loss %.6f (float32 CPU %.6f), worst gradient error %.3g", p, loss, loss32, worst)
 		})
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
-	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -52,18 +51,7 @@ func precisionBundle(t *testing.T, precision string, lossScaling bool) (string, 
 func stepInputs(t *testing.T, dir string, man *Manifest) map[string]*tensorio.Tensor {
 	t.Helper()
 	d := RandomInputs(rand.New(rand.NewPCG(1, 2)), man, 4, 8)
-	fs, err := runtime.NewSession(filepath.Join(dir, FeaturesFile), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Close()
-	states, err := fs.Run(map[string]*tensorio.Tensor{"pixel_values": d["pixel_values"], "input_ids": d["input_ids"], "attention_mask": d["attention_mask"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range states {
-		d[k] = v
-	}
+	addStates(t, dir, man, d)
 	return d
 }
 
@@ -107,13 +95,7 @@ func l2(a []float32) float64 {
 // numerically by TestCUDAMixedPrecision. Both pass ONNX's checker, keep float32 parameters,
 // states, gradients and loss, and compute every matrix product in 16 bits.
 func TestMixedPrecision(t *testing.T) {
-	ref, refMan := precisionBundle(t, PrecisionFP32, false)
-	d := stepInputs(t, ref, refMan)
-	st32 := openAt(t, ref, refMan, d, nil)
-	loss32, err := st32.Step()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, st32, loss32 := float32Step(t)
 	for _, p := range []string{PrecisionFP16, PrecisionBF16} {
 		t.Run(p, func(t *testing.T) {
 			dir, man := precisionBundle(t, p, false)
@@ -161,23 +143,7 @@ func TestMixedPrecision(t *testing.T) {
 			if g := scalar(t, st, LossScaleGood); g != 1 {
 				t.Errorf("a finite step left loss_scale.good at %v, want 1", g)
 			}
-			var largest float64
-			for _, q := range man.Trainable() {
-				largest = math.Max(largest, l2(st32.Output(q.Initializer+"_grad").Float32s()))
-			}
-			worst := 0.0
-			for _, q := range man.Trainable() {
-				a, b := st32.Output(q.Initializer+"_grad").Float32s(), st.Output(q.Initializer+"_grad").Float32s()
-				diff := make([]float32, len(a))
-				for i := range a {
-					diff[i] = a[i] - b[i]
-				}
-				r := l2(diff) / math.Max(l2(a), 1e-2*largest)
-				worst = math.Max(worst, r)
-				if r > tol.grad {
-					t.Errorf("gradient of %s: relative error %.3g > %.3g", q.Initializer, r, tol.grad)
-				}
-			}
+			worst := compareGrads(t, man, st32, st, tol.grad)
 			t.Logf("%s: loss %.6f (float32 %.6f), worst gradient error %.3g", p, loss, loss32, worst)
 		})
 	}
@@ -286,4 +252,42 @@ func TestLossScaleBackoffFP16(t *testing.T) {
 		}
 		scale = s
 	}
+}
+
+// compareGrads checks every gradient of got against ref: ||g - ref|| <= tol * max(||ref||, 1e-2
+// * the largest reference gradient norm). It returns the worst ratio ||g - ref|| / that scale.
+func compareGrads(t *testing.T, man *Manifest, ref, got *Stepper, tol float64) float64 {
+	t.Helper()
+	var largest float64
+	for _, q := range man.Trainable() {
+		largest = math.Max(largest, l2(ref.Output(q.Initializer+"_grad").Float32s()))
+	}
+	worst := 0.0
+	for _, q := range man.Trainable() {
+		a, b := ref.Output(q.Initializer+"_grad").Float32s(), got.Output(q.Initializer+"_grad").Float32s()
+		diff := make([]float32, len(a))
+		for i := range a {
+			diff[i] = a[i] - b[i]
+		}
+		r := l2(diff) / math.Max(l2(a), 1e-2*largest)
+		worst = math.Max(worst, r)
+		if r > tol {
+			t.Errorf("gradient of %s: relative error %.3g > %.3g", q.Initializer, r, tol)
+		}
+	}
+	return worst
+}
+
+// float32Step converts the fixture at float32, makes step inputs and runs one step; it returns
+// the inputs, the stepper (its gradients are the reference) and the loss.
+func float32Step(t *testing.T) (map[string]*tensorio.Tensor, *Stepper, float64) {
+	t.Helper()
+	ref, refMan := precisionBundle(t, PrecisionFP32, false)
+	d := stepInputs(t, ref, refMan)
+	st32 := openAt(t, ref, refMan, d, nil)
+	loss32, err := st32.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, st32, loss32
 }

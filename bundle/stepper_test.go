@@ -75,18 +75,7 @@ func stepperFixture(t *testing.T) (string, *Manifest, map[string]*tensorio.Tenso
 		t.Fatal(err)
 	}
 	d := RandomInputs(rand.New(rand.NewPCG(5, 6)), man, 4, 8)
-	fs, err := runtime.NewSession(filepath.Join(out, FeaturesFile), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states, err := fs.Run(map[string]*tensorio.Tensor{"pixel_values": d["pixel_values"], "input_ids": d["input_ids"], "attention_mask": d["attention_mask"]})
-	fs.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range states {
-		d[k] = v
-	}
+	addStates(t, out, man, d)
 	params, err := InitialParams(out, man)
 	if err != nil {
 		t.Fatal(err)
@@ -205,5 +194,31 @@ func TestResidentStepperMatchesHost(t *testing.T) {
 	}
 	if err := host.FeedRows(imgState, cache, []int64{0}, 0); err == nil {
 		t.Fatal("FeedRows on a host stepper: no error")
+	}
+}
+
+// addStates runs the bundle's features graph (when it has one) on d's inputs and adds the
+// boundary states it computes to d.
+func addStates(t *testing.T, dir string, man *Manifest, d map[string]*tensorio.Tensor) {
+	t.Helper()
+	rec := man.Graphs["features"]
+	if rec == nil {
+		return
+	}
+	fs, err := runtime.NewSession(filepath.Join(dir, rec.File), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	in := map[string]*tensorio.Tensor{}
+	for _, i := range rec.Inputs {
+		in[i.Name] = d[i.Name]
+	}
+	states, err := fs.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range states {
+		d[k] = v
 	}
 }
