@@ -228,13 +228,13 @@ if [[ ${SKIP_TESTS:-0} != 1 ]]; then
 fi
 
 # --- ViT-B/16 step benchmark ------------------------------------------------------------------
-# gpu_peak_mib CMD...: runs CMD while sampling the GPU's used memory every 50 ms; prints CMD's
+# gpu_peak_mib CMD...: runs CMD while sampling GPU 0's used memory every 50 ms; prints CMD's
 # last output line with "peak_gpu_mib" (peak minus the idle level before the start) added.
 gpu_peak_mib() {
 	local base samples pid line peak
-	base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n 1)
+	base=$(nvidia-smi -i 0 --query-gpu=memory.used --format=csv,noheader,nounits | head -n 1)
 	samples=$(mktemp)
-	nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 >"$samples" 2>/dev/null &
+	nvidia-smi -i 0 --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 >"$samples" 2>/dev/null &
 	pid=$!
 	line=$("$@" | tail -n 1) || { kill "$pid" 2>/dev/null; rm -f "$samples"; return 1; }
 	kill "$pid" 2>/dev/null || true

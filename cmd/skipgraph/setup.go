@@ -17,7 +17,7 @@ func init() {
 	register(&command{
 		name:    "setup",
 		summary: "check the ONNX Runtime library; with --cuda, install its CUDA provider libraries beside it",
-		usage:   "[--cuda] [--download]",
+		usage:   "[--cuda] [--dir DIR] [--download]",
 		example: "SKIPGRAPH_CUDA_PROVIDER_DIR=$VENV/lib/python3.12/site-packages/onnxruntime/capi skipgraph setup --cuda\n" +
 			"skipgraph setup --cuda --download   # fetch ONNX Runtime's Linux x64 GPU release archive",
 		flags: func(fs *flag.FlagSet) func([]string) error {
