@@ -280,6 +280,16 @@ func (s *Stepper) copyOut(v *runtime.Value) *tensorio.Tensor {
 	return t
 }
 
+// Trim releases the sessions of a resident Stepper's kernels, with the device scratch memory
+// they hold (a host-to-device copy stages its input on the device in the kernel's own arena);
+// they are made again when next needed. Call it after the setup copies (parameters, cached
+// inputs), before the steps.
+func (s *Stepper) Trim() {
+	if s.kern != nil {
+		s.kern.Close()
+	}
+}
+
 // Resident reports whether parameters, state and large inputs live in device memory.
 func (s *Stepper) Resident() bool { return s.mem != nil }
 

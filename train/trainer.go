@@ -727,6 +727,7 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 			}
 		}
 	}
+	t.st.Trim()
 	return nil
 }
 

@@ -185,6 +185,7 @@ func run(c config) error {
 		return err
 	}
 	data = nil
+	st.Trim() // a resident (CUDA) stepper's copy kernels let go of their device scratch
 	// Return the freed host copies (initial parameters, loaded inputs) to the OS, so that the
 	// peak below is the step's: Go would otherwise keep their pages resident for minutes.
 	debug.FreeOSMemory()
