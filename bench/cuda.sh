@@ -21,7 +21,8 @@
 #   bash bench/cuda.sh --dry-run    # say what would run and check the tools, without a GPU
 #   bash bench/cuda.sh --prepare    # on a machine with Go: build the binaries into bin/cuda/ so
 #                                   # that a GPU machine without Go can run the script
-#   bash bench/cuda.sh --table FILE # render the markdown table of a results file (JSON lines)
+#   bash bench/cuda.sh --table FILE [MD] # render the markdown table of a results file (JSON
+#                                   # lines), or put it between the cuda-bench markers of MD
 #
 # Settings (environment): STEPS (5 timed steps), SKIP_TESTS=1, SKIP_TORCH=1, CLIPREF (folder of
 # clipref.py; default shared/tools in or beside the repository), PYTHON (python3 with torch),
@@ -86,9 +87,32 @@ for (tool, case, batch), r in sorted(res.items(), key=lambda kv: (kv[0][1], kv[0
 EOF
 }
 
+# into_markdown RESULTS MD LINE: puts LINE and the table of RESULTS between the cuda-bench
+# markers of MD (appending a section when MD has none), through a temporary file.
+into_markdown() {
+	"${PYTHON:-python3}" - "$1" "$2" "$3" "$(table "$1")" <<'EOF'
+import os, re, sys
+new = "<!-- cuda-bench:begin -->\n" + sys.argv[3] + "\n\n" + sys.argv[4].strip() + "\n<!-- cuda-bench:end -->"
+doc = open(sys.argv[2]).read()
+pat = re.compile(r"<!-- cuda-bench:begin -->.*?<!-- cuda-bench:end -->", re.S)
+if pat.search(doc):
+    doc = pat.sub(lambda m: new, doc)
+else:
+    doc = doc.rstrip() + "\n\n## Training step on CUDA (bench/cuda.sh)\n\n" + new + "\n"
+tmp = sys.argv[2] + ".tmp"
+with open(tmp, "w") as f:
+    f.write(doc)
+os.replace(tmp, sys.argv[2])
+EOF
+}
+
 if [[ $mode == table ]]; then
 	[[ -f "${2:-}" ]] || die "--table needs a results file"
-	table "$2"
+	if [[ -n "${3:-}" ]]; then
+		into_markdown "$2" "$3" "Results of $2."
+	else
+		table "$2"
+	fi
 	exit 0
 fi
 
@@ -287,28 +311,7 @@ print(int(t["forward_flops"] + t["backward_flops"]))' "${case%_bf16}")
 done
 
 # --- BENCHMARKS.md ----------------------------------------------------------------------------
-tbl=$(table "$results")
-echo "$tbl"
-{
-	echo "<!-- cuda-bench:begin -->"
-	echo "Run of \`bash bench/cuda.sh\` on $(date -u +%Y-%m-%d), $gpu, $(nproc) CPU cores; ONNX Runtime $("$SG" version | sed -n 's/^onnxruntime *\([0-9.]*\).*/\1/p') with the CUDA provider from $capi."
-	echo
-	echo "$tbl"
-	echo "<!-- cuda-bench:end -->"
-} >"$OUT/cuda-table.md"
-"$PYTHON" - "$OUT/cuda-table.md" BENCHMARKS.md <<'EOF'
-import re, sys
-new = open(sys.argv[1]).read().strip()
-doc = open(sys.argv[2]).read()
-pat = re.compile(r"<!-- cuda-bench:begin -->.*?<!-- cuda-bench:end -->", re.S)
-if pat.search(doc):
-    doc = pat.sub(lambda m: new, doc)
-else:
-    doc = doc.rstrip() + "\n\n## Training step on CUDA (bench/cuda.sh)\n\n" + new + "\n"
-tmp = sys.argv[2] + ".tmp"
-open(tmp, "w").write(doc)
-import os
-os.replace(tmp, sys.argv[2])
-EOF
+table "$results"
+into_markdown "$results" BENCHMARKS.md "Run of \`bash bench/cuda.sh\` on $(date -u +%Y-%m-%d), $gpu, $(nproc) CPU cores; ONNX Runtime $("$SG" version | sed -n 's/^onnxruntime *\([0-9.]*\).*/\1/p') with the CUDA provider from $capi."
 note "table written into BENCHMARKS.md; raw results in $results"
 exit "$status"

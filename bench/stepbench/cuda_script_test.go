@@ -60,4 +60,20 @@ func TestCUDAScript(t *testing.T) {
 			t.Errorf("table lacks %q", w)
 		}
 	}
+
+	// into a markdown file: a section appended the first time, its block replaced after
+	md := filepath.Join(dir, "B.md")
+	os.WriteFile(md, []byte("# Benchmarks\n\ntext\n"), 0o644)
+	for range 2 {
+		cmd = exec.Command("bash", script, "--table", res, md)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("table into %s: %v\n%s", md, err, out)
+		}
+	}
+	b, _ := os.ReadFile(md)
+	doc := string(b)
+	if !strings.HasPrefix(doc, "# Benchmarks\n\ntext\n") || strings.Count(doc, "<!-- cuda-bench:begin -->") != 1 ||
+		strings.Count(doc, "## Training step on CUDA") != 1 || !strings.Contains(doc, "| lskip_cskip | 32 | 100.0 | 125.0 | 0.80 |") {
+		t.Errorf("markdown after two writes:\n%s", doc)
+	}
 }
