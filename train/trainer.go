@@ -707,7 +707,11 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		return err
 	}
 	if t.st.Resident() {
-		t.dev = &deviceCache{st: t.st, axis: t.visionAxis}
+		axis := t.visionAxis
+		if t.visionState == "" {
+			axis = 0 // the cache holds pixels [B,3,H,W]
+		}
+		t.dev = &deviceCache{st: t.st, axis: axis}
 	}
 	rec, _ := man.Graph("train_step")
 	for _, in := range rec.Inputs {
