@@ -19,8 +19,9 @@
 # usage (from anywhere):
 #   bash bench/cuda.sh              # everything
 #   bash bench/cuda.sh --dry-run    # say what would run and check the tools, without a GPU
-#   bash bench/cuda.sh --prepare    # on a machine with Go: build the binaries into bin/cuda/ so
-#                                   # that a GPU machine without Go can run the script
+#   bash bench/cuda.sh --prepare    # on a machine with Go and the modules: build the binaries and
+#                                   # a copy of the core library into bin/cuda/ (used when present)
+#                                   # for a GPU machine without Go, modules or network
 #   bash bench/cuda.sh --table FILE [MD] # render the markdown table of a results file (JSON
 #                                   # lines), or put it between the cuda-bench markers of MD
 #
@@ -149,11 +150,14 @@ read -r peak32 peak16 < <(gpu_peaks "$gpu")
 
 # --- tools: Go, or the binaries --prepare made ------------------------------------------------
 mkdir -p "$WORK" "$OUT"
-if command -v go >/dev/null 2>&1; then
+# Prepared binaries win: a GPU machine without network may have Go but not the modules.
+if [[ -f "$BIN/skipgraph.gz" ]]; then
+	have_go=0
+	note "using the binaries prepared in $BIN"
+elif command -v go >/dev/null 2>&1; then
 	have_go=1
 else
-	have_go=0
-	[[ -f "$BIN/skipgraph.gz" ]] || die "Go is not installed and $BIN has no prepared binaries; run 'bash bench/cuda.sh --prepare' on a machine with Go first"
+	die "Go is not installed and $BIN has no prepared binaries; run 'bash bench/cuda.sh --prepare' on a machine with Go first"
 fi
 # tool NAME: path of a built tool
 tool() {
@@ -312,6 +316,9 @@ done
 
 # --- BENCHMARKS.md ----------------------------------------------------------------------------
 table "$results"
+if ! grep -q '"kind":"step"' "$results"; then
+	die "no step was measured (see the errors above); BENCHMARKS.md is left as it was"
+fi
 into_markdown "$results" BENCHMARKS.md "Run of \`bash bench/cuda.sh\` on $(date -u +%Y-%m-%d), $gpu, $(nproc) CPU cores; ONNX Runtime $("$SG" version | sed -n 's/^onnxruntime *\([0-9.]*\).*/\1/p') with the CUDA provider from $capi."
 note "table written into BENCHMARKS.md; raw results in $results"
 exit "$status"
