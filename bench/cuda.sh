@@ -275,12 +275,12 @@ SB=$(tool stepbench)
 results="$OUT/cuda-step.jsonl"
 echo "{\"kind\":\"meta\",\"gpu\":\"$gpu\",\"peak_fp32_tflops\":$peak32,\"peak_bf16_tflops\":$peak16,\"tf32\":$([[ $TF32 == 1 ]] && echo true || echo false),\"steps\":$STEPS}" >"$results"
 [[ -f "$WORK/vb16/model.onnx" ]] || "$SG" synth --size vit-b-16 --opset 17 -o "$WORK/vb16" >/dev/null
-for case in full lskip_cskip; do
+for case in full lskip_cskip lskip_cskip_bf16; do
 	# shellcheck disable=SC2054 # lskip,cskip is one argument
 	case $case in
 	full) flags=(--strategy full) ;;
-
 	lskip_cskip) flags=(--strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5) ;;
+	lskip_cskip_bf16) flags=(--strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5 --precision bf16) ;;
 	esac
 	d="$WORK/b-$case"
 	rm -rf "$d"
