@@ -129,6 +129,12 @@ if [[ $mode == prepare ]]; then
 	lib=$(bash scripts/fetch-ort.sh)
 	gzip -c "$lib" >"$BIN/libonnxruntime.so.1.gz"
 	for f in skipgraph stepbench bundle.test train.test; do gzip -f "$BIN/$f"; done
+	# the fixture and the PyTorch reference model, which live beside the repository
+	if [[ -d "$ROOT/../shared/fixtures/clip-hf-tiny" ]]; then
+		mkdir -p "$BIN/shared/fixtures" "$BIN/shared/tools"
+		cp -r "$ROOT/../shared/fixtures/clip-hf-tiny" "$BIN/shared/fixtures/"
+		cp "$ROOT/../shared/tools/clipref.py" "$BIN/shared/tools/" 2>/dev/null || true
+	fi
 	du -sh "$BIN" >&2
 	echo "$BIN"
 	exit 0
@@ -191,11 +197,11 @@ torch_ok=0
 if [[ ${SKIP_TORCH:-0} != 1 ]] && "$PYTHON" -c 'import torch' >/dev/null 2>&1; then torch_ok=1; fi
 note "PyTorch: $([[ $torch_ok == 1 ]] && "$PYTHON" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)' || echo "not used")"
 clipref=${CLIPREF:-}
-for c in "$ROOT/shared/tools" "$ROOT/../shared/tools"; do
+for c in "$ROOT/shared/tools" "$ROOT/../shared/tools" "$BIN/shared/tools"; do
 	[[ -z "$clipref" && -f "$c/clipref.py" ]] && clipref=$c
 done
 fixture=""
-for c in "$ROOT/../shared/fixtures/clip-hf-tiny/model.onnx" "$ROOT/shared/fixtures/clip-hf-tiny/model.onnx"; do
+for c in "$ROOT/../shared/fixtures/clip-hf-tiny/model.onnx" "$ROOT/shared/fixtures/clip-hf-tiny/model.onnx" "$BIN/shared/fixtures/clip-hf-tiny/model.onnx"; do
 	[[ -z "$fixture" && -f "$c" ]] && fixture=$c
 done
 note "clipref: ${clipref:-not found}; fixture: ${fixture:-not found}"
