@@ -50,25 +50,11 @@ func TestCUDAMatchesCPU(t *testing.T) {
 			}
 			d := RandomInputs(rand.New(rand.NewPCG(11, 12)), man, 4, 8)
 			addStates(t, out, man, d)
-			params, err := InitialParams(out, man)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cpu, err := OpenStepper(out, man, params, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cpu.Close()
-			gpu, err := OpenStepper(out, man, params, nil, &runtime.Options{Device: runtime.DeviceCUDA, CUDA: map[string]string{"use_tf32": "0"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer gpu.Close()
+			cpu := openAt(t, out, man, d, nil)
+			gpu := openAt(t, out, man, d, nil, &runtime.Options{Device: runtime.DeviceCUDA, CUDA: map[string]string{"use_tf32": "0"}})
 			if !gpu.Resident() {
 				t.Fatal("the CUDA stepper is not resident")
 			}
-			feedAll(t, cpu, man, d)
-			feedAll(t, gpu, man, d)
 			for step := range 2 {
 				lc, err := cpu.Step()
 				if err != nil {
@@ -123,20 +109,11 @@ func TestCUDAMixedPrecision(t *testing.T) {
 	for _, p := range []string{PrecisionFP16, PrecisionBF16} {
 		t.Run(p, func(t *testing.T) {
 			dir, man := precisionBundle(t, p, false)
-			params, err := InitialParams(dir, man)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var state map[string]*tensorio.Tensor
 			if man.LossScale != nil {
 				state = map[string]*tensorio.Tensor{LossScaleInput: tensorio.Scalar(float32(1024))}
 			}
-			st, err := OpenStepper(dir, man, params, state, &runtime.Options{Device: runtime.DeviceCUDA})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			feedAll(t, st, man, d)
+			st := openAt(t, dir, man, d, state, &runtime.Options{Device: runtime.DeviceCUDA})
 			loss, err := st.Step()
 			if err != nil {
 				t.Fatal(err)

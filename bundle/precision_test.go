@@ -15,6 +15,7 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
+	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -56,14 +57,18 @@ func stepInputs(t *testing.T, dir string, man *Manifest) map[string]*tensorio.Te
 }
 
 // openAt opens a stepper of the bundle with the initial parameters and the given loss-scaling
-// state, fed with d.
-func openAt(t *testing.T, dir string, man *Manifest, d map[string]*tensorio.Tensor, state map[string]*tensorio.Tensor) *Stepper {
+// state (nil: defaults) on the runtime options' device (nil: the CPU), fed with d.
+func openAt(t *testing.T, dir string, man *Manifest, d map[string]*tensorio.Tensor, state map[string]*tensorio.Tensor, opts ...*runtime.Options) *Stepper {
 	t.Helper()
 	params, err := InitialParams(dir, man)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := OpenStepper(dir, man, params, state, nil)
+	var o *runtime.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	st, err := OpenStepper(dir, man, params, state, o)
 	if err != nil {
 		t.Fatal(err)
 	}
