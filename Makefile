@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/skipgraph
 PKGS    := ./...
 
-.PHONY: all setup build test vet demo bench fuzz clean
+.PHONY: all setup setup-cuda build test vet demo bench bench-cuda fuzz clean
 
 all: build
 
@@ -12,6 +12,12 @@ all: build
 setup:
 	@bash scripts/fetch-ort.sh >/dev/null
 	@$(GO) mod download
+
+## setup-cuda: put the CUDA provider libraries of the same ONNX Runtime release beside the cached
+## core library (sha256-checked; from $$SKIPGRAPH_CUDA_PROVIDER_DIR or $$SKIPGRAPH_CUDA_ARCHIVE, else
+## downloads the release archive). See docs/cuda.md.
+setup-cuda: build
+	./$(BIN) setup --cuda $(if $(SKIPGRAPH_CUDA_PROVIDER_DIR)$(SKIPGRAPH_CUDA_ARCHIVE),,--download)
 
 build: setup
 	$(GO) build -o $(BIN) ./cmd/skipgraph
@@ -31,6 +37,11 @@ demo: build
 ## bench: run the benchmark suite and rewrite BENCHMARKS.md.
 bench: build
 	bash bench/run.sh
+
+## bench-cuda: on a machine with an NVIDIA GPU: CUDA checks and the ViT-B/16 step benchmark
+## against PyTorch CUDA (bench/cuda.sh; at most 8 minutes).
+bench-cuda: build
+	bash bench/cuda.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 3m ./graph/onnxio

@@ -31,6 +31,9 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 	if opts.Optimizer.Kind == "" {
 		opts.Optimizer = rewrite.DefaultSGD
 	}
+	if _, err := precisionDType(opts.Precision); err != nil {
+		return nil, err
+	}
 	st := src.Structure
 	if !st.Head.Present || st.Head.LogitsPerImage == "" {
 		return nil, errs.Input("the model has no logits_per_image head; convert a combined CLIP export (split exports: pass the folder holding vision_model.onnx and text_model.onnx)")

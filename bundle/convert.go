@@ -43,6 +43,12 @@ type Options struct {
 	LR map[string]float64
 	// EmitGrads adds each gradient as an output <name>_grad.
 	EmitGrads bool
+	// Precision is the train step's compute precision: fp32 (default), fp16 or bf16 (float32
+	// master weights and optimizer state either way; see precision.go). fp16 implies
+	// LossScaling.
+	Precision string
+	// LossScaling adds dynamic loss scaling (loss_scale inputs and outputs) at any precision.
+	LossScaling bool
 	// Force replaces an existing output directory.
 	Force bool
 	// DumpAfter names a pass after which the train graph is dumped to DumpTo.

@@ -30,6 +30,9 @@ func inputRecord(v *graph.Value, man *Manifest) IORecord {
 		if v.Const != nil {
 			r.Origin = "the trained value of parameter " + name + " (defaults to the source's initializer)"
 		}
+	case name == LossScaleInput || name == LossScaleGood:
+		r.Role = "loss_scale"
+		r.Origin = "dynamic loss scaling: the scale (initially manifest loss_scale.init) and the count of finite steps since it last changed (initially 0); then the previous step's " + name + ".next"
 	case strings.HasSuffix(name, ".momentum") || strings.HasSuffix(name, ".m") || strings.HasSuffix(name, ".v"):
 		p := name[:strings.LastIndexByte(name, '.')]
 		r.Role, r.Param = "optimizer_state", p
@@ -69,6 +72,8 @@ func outputRecord(v *graph.Value, man *Manifest) IORecord {
 	case strings.HasSuffix(name, "_grad") && man.Param(strings.TrimSuffix(name, "_grad")) != nil:
 		r.Role, r.Param = "grad", strings.TrimSuffix(name, "_grad")
 		r.Origin = "gradient of the loss with respect to " + r.Param + ", in its layout"
+	case name == LossScaleInput+".next" || name == LossScaleGood+".next":
+		r.Role, r.Origin = "loss_scale_next", "the loss-scaling state after this step: feed it back as "+strings.TrimSuffix(name, ".next")
 	case strings.HasSuffix(name, ".next"):
 		base := strings.TrimSuffix(name, ".next")
 		if man.Param(base) != nil {

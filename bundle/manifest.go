@@ -37,6 +37,10 @@ type Manifest struct {
 	LogitScale float64                 `json:"logit_scale"`
 	// CSkip is set when class-wise skipping runs in the train step.
 	CSkip *CSkipRecord `json:"cskip,omitempty"`
+	// Precision is the train step's compute precision (fp32 when empty); LossScale is set when
+	// the step scales its loss dynamically.
+	Precision string           `json:"precision,omitempty"`
+	LossScale *LossScaleRecord `json:"loss_scale,omitempty"`
 	// Parameters lists every parameter found in the source.
 	Parameters []ParamRecord `json:"parameters"`
 	// Graphs describes each graph file of the bundle.
@@ -124,8 +128,8 @@ type IORecord struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
 	// Role is one of: image, text_input, state, param, optimizer_state, labels, lr, step,
-	// cskip_prototypes, cskip_k, cskip_tail (inputs); loss, param_next, state_next, grad,
-	// logits, embeds, state (outputs).
+	// cskip_prototypes, cskip_k, cskip_tail, loss_scale (inputs); loss, param_next,
+	// state_next, grad, logits, embeds, state, loss_scale_next (outputs).
 	Role string `json:"role"`
 	// Origin says where an input's value comes from, or what an output is.
 	Origin string `json:"origin"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
@@ -19,7 +20,7 @@ import (
 // train_step.onnx. `skipgraph convert --dump-after NAME` prints the graph after any of them.
 var TrainPipeline = []string{
 	"raise-opset", "apply-patch", "stop-gradient", "cut-prefix", "trainable-inputs",
-	"class-gather", "loss", "backward", "optimizer", "emit-grads",
+	"class-gather", "loss", "loss-scale", "backward", "lower-precision", "optimizer", "skip-nonfinite", "emit-grads",
 	"lower-stop-gradient", "fold-identity", "dce", "sort",
 }
 
@@ -39,6 +40,17 @@ type trainState struct {
 	loss       *graph.Value
 	grads      map[*graph.Value]*graph.Value
 	cskip      *CSkipRecord
+
+	// mixed precision: the value the backward pass starts from (the loss, scaled with loss
+	// scaling), nodes that stay float32, and whether this step's gradients are all finite.
+	backwardFrom *graph.Value
+	keepFP32     map[*graph.Node]bool
+	finite       *graph.Value
+}
+
+// lossScaling reports whether the step scales its loss (always at fp16).
+func (ts *trainState) lossScaling() bool {
+	return ts.opts.LossScaling || strings.EqualFold(ts.opts.Precision, PrecisionFP16)
 }
 
 func stateOf(args rewrite.Args) *trainState { return args["state"].(*trainState) }
@@ -203,8 +215,58 @@ func init() {
 	trainPass("backward", "reverse-mode gradients of the loss with respect to the trainable inputs, from standard ONNX ops", []string{"loss"},
 		func(c *rewrite.Context, ts *trainState) (bool, error) {
 			var err error
-			ts.grads, err = grad.Backward(c.Model, ts.loss, ts.params, grad.Options{})
+			from := ts.loss
+			if ts.backwardFrom != nil {
+				from = ts.backwardFrom
+			}
+			ts.grads, err = grad.Backward(c.Model, from, ts.params, grad.Options{})
 			return true, err
+		})
+
+	trainPass("loss-scale", "with loss scaling (fp16), start the backward pass from loss * loss_scale", []string{"loss"},
+		func(c *rewrite.Context, ts *trainState) (bool, error) {
+			if !ts.lossScaling() {
+				return false, nil
+			}
+			scaled, n, err := addLossScale(c.Graph(), ts.loss)
+			if err != nil {
+				return false, err
+			}
+			ts.backwardFrom = scaled
+			ts.keepFP32 = map[*graph.Node]bool{n: true}
+			ts.man.LossScale = &LossScaleRecord{Init: LossScaleInit, Growth: LossScaleGrowth, Backoff: LossScaleBackoff, Interval: LossScaleInterval}
+			return true, nil
+		})
+
+	trainPass("lower-precision", "with --precision fp16 or bf16, compute forward and backward in it (float32 master weights, normalisations and reductions); unscale and check the gradients with loss scaling", []string{"backward"},
+		func(c *rewrite.Context, ts *trainState) (bool, error) {
+			dt, err := precisionDType(ts.opts.Precision)
+			if err != nil {
+				return false, err
+			}
+			g := c.Graph()
+			if err := g.Sort(); err != nil {
+				return false, err
+			}
+			n, err := lowerPrecision(g, dt, ts.keepFP32, ts.grads)
+			if err != nil {
+				return false, err
+			}
+			if dt != graph.Float {
+				ts.man.Precision = strings.ToLower(ts.opts.Precision)
+			}
+			if ts.lossScaling() {
+				ts.finite = unscaleGrads(g, ts.params, ts.grads)
+			}
+			return n > 0 || ts.lossScaling(), nil
+		})
+
+	trainPass("skip-nonfinite", "with loss scaling, keep every parameter and state when a gradient is not finite, and update the scale", []string{"optimizer"},
+		func(c *rewrite.Context, ts *trainState) (bool, error) {
+			if ts.finite == nil {
+				return false, nil
+			}
+			return true, skipNonFinite(c.Graph(), ts.finite, ts.man.LossScale)
 		})
 
 	trainPass("optimizer", "the optimizer update: <name>.next and optimizer-state .next outputs, lr.<group> and step inputs", []string{"backward"},

@@ -46,6 +46,12 @@ func InitialParams(dir string, man *Manifest) (map[string]*tensorio.Tensor, erro
 // has two buffers; two I/O bindings are made once, one reading the first buffer and writing
 // the second, the other the reverse, and the steps alternate between them. So the update
 // becomes the next step's input with nothing copied, nothing rebound and nothing allocated.
+//
+// A resident Stepper (always on CUDA) keeps those buffers, the gradients and the large data
+// inputs (boundary states, text inputs, prototypes) in memory the session's device allocator
+// hands out, so a step moves nothing between host and device but the small inputs (labels,
+// learning rates, step, CSkip's k and tail) in and the loss (and, when fetched, the logits and
+// kept classes) out. On the CPU the same code runs over ORT-allocated host memory.
 type Stepper struct {
 	man   *Manifest
 	sess  *runtime.Session
@@ -57,11 +63,34 @@ type Stepper struct {
 	fetched map[string]*runtime.Value
 	// keptDirty is set when cskip.k or cskip.tail change, so the kept-classes output is sized again.
 	keptDirty bool
+
+	// resident mode: device memory, the kernels that fill it, the inputs that stay on the host,
+	// and the row indices of FeedRows.
+	mem       *runtime.Memory
+	kern      *runtime.Kernels
+	hostInput map[string]bool
+	rows      map[string]*runtime.Value
 }
+
+// hostRoles are the train-step input roles a resident Stepper leaves in host memory: small
+// values that change every step, which ORT copies to the device as the step starts.
+var hostRoles = map[string]bool{"labels": true, "lr": true, "step": true, "cskip_k": true, "cskip_tail": true}
 
 // OpenStepper opens the bundle's train step with the given initial parameters (from
 // InitialParams, or a checkpoint) and optimizer state (nil for zeros).
 func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options) (*Stepper, error) {
+	resident := opts != nil && strings.EqualFold(opts.Device, runtime.DeviceCUDA)
+	return openStepper(dir, man, params, state, opts, resident)
+}
+
+// OpenResidentStepper is OpenStepper with every parameter, optimizer state, gradient and large
+// data input in memory the session's device allocator hands out (what OpenStepper does on
+// CUDA); on the CPU it runs the device code path over host memory.
+func OpenResidentStepper(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options) (*Stepper, error) {
+	return openStepper(dir, man, params, state, opts, true)
+}
+
+func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options, resident bool) (*Stepper, error) {
 	rec, err := man.Graph("train_step")
 	if err != nil {
 		return nil, errs.AsInput(err)
@@ -71,14 +100,34 @@ func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 		return nil, err
 	}
 	s := &Stepper{man: man, sess: sess, fed: map[string]*runtime.Value{}}
+	if resident {
+		deviceID := 0
+		if opts != nil {
+			deviceID = opts.DeviceID
+		}
+		if s.mem, err = sess.NewMemory(deviceID); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.kern = runtime.NewKernels(opts)
+		s.hostInput = map[string]bool{}
+		s.rows = map[string]*runtime.Value{}
+		for _, in := range rec.Inputs {
+			if hostRoles[in.Role] {
+				s.hostInput[in.Name] = true
+			}
+		}
+	}
 	for i := range s.binds {
 		if s.binds[i], err = sess.NewBinding(); err != nil {
 			s.Close()
 			return nil, err
 		}
 	}
+	// newValue holds t: on the host, the Value is t's memory; resident, t is copied into
+	// device memory.
 	newValue := func(t *tensorio.Tensor) (*runtime.Value, error) {
-		v, err := runtime.NewValue(t)
+		v, err := s.deviceValue(t, true)
 		if err == nil {
 			s.owned = append(s.owned, v)
 		}
@@ -96,6 +145,16 @@ func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 				return nil, fmt.Errorf("no initial value for parameter %s", in.Name)
 			}
 			t = t.Clone()
+		case "loss_scale":
+			if t = state[in.Name]; t != nil {
+				t = t.Clone()
+			} else {
+				init := 0.0
+				if in.Name == LossScaleInput && man.LossScale != nil {
+					init = man.LossScale.Init
+				}
+				t = tensorio.Scalar(float32(init))
+			}
 		case "optimizer_state":
 			if t = state[in.Name]; t != nil {
 				t = t.Clone()
@@ -114,7 +173,10 @@ func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 			return nil, err
 		}
 		other, _ := tensorio.New(t.DType, t.Shape...)
-		b, err := newValue(other)
+		b, err := s.deviceValue(other, false)
+		if err == nil {
+			s.owned = append(s.owned, b)
+		}
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -129,7 +191,7 @@ func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 	}
 	for _, out := range rec.Outputs {
 		switch out.Role {
-		case "param_next", "state_next":
+		case "param_next", "state_next", "loss_scale_next":
 			pair, ok := pairs[strings.TrimSuffix(out.Name, ".next")]
 			if !ok {
 				s.Close()
@@ -152,8 +214,14 @@ func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 				shape = pair[0].Shape()
 			}
 			t, _ := tensorio.New(tensorio.Float32, shape...)
-			v, err := newValue(t)
+			var v *runtime.Value
+			if out.Role == "loss" {
+				v, err = runtime.NewValue(t) // the loss is read on the host every step
+			} else {
+				v, err = s.deviceValue(t, false)
+			}
 			if err == nil {
+				s.owned = append(s.owned, v)
 				err = s.bindBoth(out.Name, v, true)
 			}
 			if err != nil {
@@ -163,6 +231,115 @@ func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 		}
 	}
 	return s, nil
+}
+
+// deviceValue returns a Value for t: t's own memory for a host Stepper; for a resident one, a
+// tensor in device memory, with t's elements copied in when fill is set.
+func (s *Stepper) deviceValue(t *tensorio.Tensor, fill bool) (*runtime.Value, error) {
+	if s.mem == nil {
+		return runtime.NewValue(t)
+	}
+	v, err := s.mem.New(t.DType, t.Shape...)
+	if err != nil || !fill {
+		return v, err
+	}
+	if err := s.copyIn(v, t); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// copyIn copies a host tensor into a (device) Value.
+func (s *Stepper) copyIn(dst *runtime.Value, t *tensorio.Tensor) error {
+	hv, err := runtime.NewValue(t)
+	if err != nil {
+		return err
+	}
+	defer hv.Close()
+	return s.kern.Copy(dst, hv)
+}
+
+// copyOut returns a host copy of a (device) Value.
+func (s *Stepper) copyOut(v *runtime.Value) *tensorio.Tensor {
+	if t := v.Tensor(); t != nil && s.mem == nil {
+		return t
+	}
+	t, err := tensorio.New(v.DType(), v.Shape()...)
+	if err != nil {
+		return nil
+	}
+	hv, err := runtime.NewValue(t)
+	if err != nil {
+		return nil
+	}
+	defer hv.Close()
+	if err := s.kern.Copy(hv, v); err != nil {
+		return nil
+	}
+	return t
+}
+
+// Trim releases the sessions of a resident Stepper's kernels, with the device scratch memory
+// they hold (a host-to-device copy stages its input on the device in the kernel's own arena);
+// they are made again when next needed. Call it after the setup copies (parameters, cached
+// inputs), before the steps.
+func (s *Stepper) Trim() {
+	if s.kern != nil {
+		s.kern.Close()
+	}
+}
+
+// Resident reports whether parameters, state and large inputs live in device memory.
+func (s *Stepper) Resident() bool { return s.mem != nil }
+
+// Memory returns the device memory of a resident Stepper (nil otherwise), where a caller may
+// keep data the step reads, such as a feature cache for FeedRows.
+func (s *Stepper) Memory() *runtime.Memory { return s.mem }
+
+// Kernels returns the resident Stepper's device kernels (nil otherwise).
+func (s *Stepper) Kernels() *runtime.Kernels { return s.kern }
+
+// FeedRows sets a data input of a resident Stepper to the slices of cache at the indices rows
+// along axis, gathered on the device (nothing crosses to the host but the indices).
+func (s *Stepper) FeedRows(name string, cache *runtime.Value, rows []int64, axis int) error {
+	if s.mem == nil {
+		return fmt.Errorf("train step: FeedRows needs a resident stepper")
+	}
+	shape := append([]int64{}, cache.Shape()...)
+	if axis < 0 || axis >= len(shape) {
+		return fmt.Errorf("train step: input %s: axis %d out of range for %v", name, axis, cache)
+	}
+	shape[axis] = int64(len(rows))
+	idx := s.rows[name]
+	if idx == nil || idx.Shape()[0] != int64(len(rows)) {
+		t, _ := tensorio.New(tensorio.Int64, int64(len(rows)))
+		v, err := runtime.NewValue(t)
+		if err != nil {
+			return err
+		}
+		if idx != nil {
+			idx.Close()
+		}
+		idx, s.rows[name] = v, v
+	}
+	copy(idx.Tensor().Int64s(), rows)
+	dst := s.fed[name]
+	if dst == nil || dst.DType() != cache.DType() || !tensorio.SameShape(dst.Shape(), shape) {
+		v, err := s.mem.New(cache.DType(), shape...)
+		if err != nil {
+			return err
+		}
+		if err := s.bindBoth(name, v, false); err != nil {
+			v.Close()
+			return err
+		}
+		if dst != nil {
+			dst.Close()
+		}
+		dst, s.fed[name] = v, v
+	}
+	return s.kern.Gather(dst, cache, idx, axis)
 }
 
 // bindBoth binds one value to the named input or output of both bindings.
@@ -187,10 +364,20 @@ func (s *Stepper) Feed(name string, t *tensorio.Tensor) error {
 	if name == rewrite.CSkipK || name == rewrite.CSkipTail {
 		s.keptDirty = true
 	}
+	resident := s.mem != nil && !s.hostInput[name]
 	if v := s.fed[name]; v != nil && v.DType() == t.DType && tensorio.SameShape(v.Shape(), t.Shape) {
+		if resident {
+			return s.copyIn(v, t)
+		}
 		return v.CopyFrom(t)
 	}
-	v, err := runtime.NewValue(t.Clone())
+	var v *runtime.Value
+	var err error
+	if resident {
+		v, err = s.deviceValue(t, true)
+	} else {
+		v, err = runtime.NewValue(t.Clone())
+	}
 	if err != nil {
 		return err
 	}
@@ -230,11 +417,11 @@ func (s *Stepper) Step() (float64, error) {
 	return float64(bd.Output("loss").Tensor().Float32s()[0]), nil
 }
 
-// Param returns the current value of a parameter or optimizer-state input (shared memory: copy
-// it to keep it past the next step).
+// Param returns the current value of a parameter or optimizer-state input (shared memory on a
+// host Stepper: copy it to keep it past the next step; a copy from the device on a resident one).
 func (s *Stepper) Param(name string) *tensorio.Tensor {
 	if v := s.binds[s.cur].Input(name); v != nil {
-		return v.Tensor()
+		return s.copyOut(v)
 	}
 	return nil
 }
@@ -242,7 +429,10 @@ func (s *Stepper) Param(name string) *tensorio.Tensor {
 // Output returns the last step's output of that name (e.g. a gradient), or nil.
 func (s *Stepper) Output(name string) *tensorio.Tensor {
 	if v := s.binds[1-s.cur].Output(name); v != nil {
-		return v.Tensor()
+		if v.Device() == runtime.DeviceCPU && v.Tensor() != nil {
+			return v.Tensor()
+		}
+		return s.copyOut(v)
 	}
 	return nil
 }
@@ -290,6 +480,15 @@ func (s *Stepper) Close() error {
 	}
 	for _, v := range s.fetched {
 		v.Close()
+	}
+	for _, v := range s.rows {
+		v.Close()
+	}
+	if s.kern != nil {
+		s.kern.Close()
+	}
+	if s.mem != nil {
+		s.mem.Close()
 	}
 	if s.sess != nil {
 		return s.sess.Close()

@@ -60,13 +60,13 @@ func (b *Binding) BindInput(name string, v *Value) error {
 	if !ok {
 		return fmt.Errorf("model %s: unknown input %q (inputs: %s)", b.s.name, name, listNames(b.s.inputs))
 	}
-	if v == nil || v.v == nil {
+	if v.closed() {
 		return fmt.Errorf("model %s: input %q: value is nil or closed", b.s.name, name)
 	}
 	if err := b.s.check("input", info, v.DType(), v.Shape()); err != nil {
 		return err
 	}
-	if err := b.io.BindInput(name, v.v); err != nil {
+	if err := b.bind(name, v, false); err != nil {
 		return fmt.Errorf("model %s: binding input %q: %s", b.s.name, name, oneLine(err))
 	}
 	b.in[name] = v
@@ -83,13 +83,13 @@ func (b *Binding) BindOutput(name string, v *Value) error {
 	if !ok {
 		return fmt.Errorf("model %s: unknown output %q (outputs: %s)", b.s.name, name, listNames(b.s.outputs))
 	}
-	if v == nil || v.v == nil {
+	if v.closed() {
 		return fmt.Errorf("model %s: output %q: value is nil or closed", b.s.name, name)
 	}
 	if err := b.s.check("output", info, v.DType(), v.Shape()); err != nil {
 		return err
 	}
-	if err := b.io.BindOutput(name, v.v); err != nil {
+	if err := b.bind(name, v, true); err != nil {
 		return fmt.Errorf("model %s: binding output %q: %s", b.s.name, name, oneLine(err))
 	}
 	b.out[name] = v
@@ -178,18 +178,38 @@ func (b *Binding) Swap(inName, outName string) error {
 		return fmt.Errorf("model %s: swap: output %q is not bound", b.s.name, outName)
 	}
 	if vi.DType() != vo.DType() || !tensorio.SameShape(vi.Shape(), vo.Shape()) {
-		return fmt.Errorf("model %s: swap: input %q is %v but output %q is %v", b.s.name, inName, vi.t, outName, vo.t)
+		return fmt.Errorf("model %s: swap: input %q is %v but output %q is %v", b.s.name, inName, vi, outName, vo)
 	}
-	if err := b.io.BindInput(inName, vo.v); err != nil {
+	if err := b.bind(inName, vo, false); err != nil {
 		return fmt.Errorf("model %s: swap: rebinding input %q: %s", b.s.name, inName, oneLine(err))
 	}
-	if err := b.io.BindOutput(outName, vi.v); err != nil {
+	if err := b.bind(outName, vi, true); err != nil {
 		// Put the input back so that the binding stays consistent.
-		b.io.BindInput(inName, vi.v)
+		b.bind(inName, vi, false)
 		return fmt.Errorf("model %s: swap: rebinding output %q: %s", b.s.name, outName, oneLine(err))
 	}
 	b.in[inName], b.out[outName] = vo, vi
 	return nil
+}
+
+// bind hands v to ORT's binding: a Go-memory value through onnxruntime_go, a value in
+// ORT-allocated memory by its OrtValue.
+func (b *Binding) bind(name string, v *Value, output bool) error {
+	if v.dev != nil {
+		return bindRaw(b.io, name, v.dev.ptr, output)
+	}
+	if output {
+		return b.io.BindOutput(name, v.v)
+	}
+	return b.io.BindInput(name, v.v)
+}
+
+// clear unbinds every input and output.
+func (b *Binding) clear() {
+	b.io.ClearBoundInputs()
+	b.io.ClearBoundOutputs()
+	clear(b.in)
+	clear(b.out)
 }
 
 // Close releases the ORT binding (not the bound Values). Closing twice is harmless.

@@ -104,13 +104,16 @@ type Options struct {
 	ProfilePrefix string
 	// Config holds extra session configuration entries (ORT's AddSessionConfigEntry).
 	Config map[string]string
+	// CUDA holds extra CUDA provider options (e.g. "use_tf32": "0" for exact float32 matrix
+	// products); device_id comes from DeviceID.
+	CUDA map[string]string
 }
 
 // CUDA provider libraries ORT loads from the folder of libonnxruntime.
 var cudaProviderLibs = []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"}
 
 // cudaHint says where the provider libraries and their CUDA dependencies come from.
-const cudaHint = "the npm package com.github.asus4.onnxruntime.linux-x64-gpu carries libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so in Plugins/Linux/x64 (their ORT version must match the core library's); they need libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10 and cuDNN 9 on LD_LIBRARY_PATH (a PyTorch for CUDA 13 install has them in site-packages/nvidia/*/lib)"
+const cudaHint = "run \"skipgraph setup --cuda\" (or \"make setup-cuda\") to install the CUDA provider libraries of ONNX Runtime " + ORTVersion + " beside the core library; they need the CUDA runtime, cuBLAS, cuBLASLt and cuRAND of the CUDA major version they were built for (libcudart.so.13 or libcudart.so.12 ...) and cuDNN 9 on LD_LIBRARY_PATH (a PyTorch CUDA install has them in site-packages/nvidia/*/lib); \"skipgraph doctor\" shows what is found"
 
 // sessionOptions builds ORT session options; the caller destroys them.
 func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
@@ -189,7 +192,7 @@ func (o *Options) sessionOptions() (*ort.SessionOptions, error) {
 		}
 	}
 	if dev == DeviceCUDA {
-		if err := appendCUDA(so, o.DeviceID); err != nil {
+		if err := appendCUDA(so, o.DeviceID, o.CUDA); err != nil {
 			return nil, err
 		}
 	}
@@ -225,7 +228,7 @@ func registerExactArena() error {
 }
 
 // appendCUDA adds the CUDA execution provider, or says clearly what is missing.
-func appendCUDA(so *ort.SessionOptions, deviceID int) error {
+func appendCUDA(so *ort.SessionOptions, deviceID int, extra map[string]string) error {
 	lib := LibraryPath()
 	dir := filepath.Dir(lib)
 	var missing []string
@@ -243,7 +246,11 @@ func appendCUDA(so *ort.SessionOptions, deviceID int) error {
 		return errs.Input("device cuda: ONNX Runtime cannot load the CUDA provider from %s: %s%s; %s", dir, oneLine(err), gpuNote(), cudaHint)
 	}
 	defer co.Destroy()
-	if err := co.Update(map[string]string{"device_id": strconv.Itoa(deviceID)}); err != nil {
+	settings := map[string]string{"device_id": strconv.Itoa(deviceID)}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	if err := co.Update(settings); err != nil {
 		return fmt.Errorf("device cuda: ONNX Runtime cannot load the CUDA provider from %s (setting device_id %d): %s%s; %s", dir, deviceID, oneLine(err), gpuNote(), cudaHint)
 	}
 	if err := so.AppendExecutionProviderCUDA(co); err != nil {

@@ -26,6 +26,7 @@ type Session struct {
 
 	mu       sync.Mutex
 	bindings map[*Binding]struct{}
+	memories []*Memory
 }
 
 // NewSession loads the ONNX model at path (external data is resolved next to it). opts may be
@@ -308,7 +309,8 @@ func quote(ss []string) []string {
 	return out
 }
 
-// Close closes the Bindings made from the session and releases the session. Closing twice is
+// Close closes the Bindings made from the session, releases its Memory allocators, and
+// releases the session. Closing twice is
 // harmless.
 func (s *Session) Close() error {
 	s.mu.Lock()
@@ -319,6 +321,13 @@ func (s *Session) Close() error {
 	s.mu.Unlock()
 	for _, b := range bs {
 		b.Close()
+	}
+	s.mu.Lock()
+	mems := s.memories
+	s.memories = nil
+	s.mu.Unlock()
+	for _, m := range mems {
+		m.release()
 	}
 	if s.sess == nil {
 		return nil

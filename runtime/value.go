@@ -19,9 +19,15 @@ type DType = tensorio.DType
 // Value is an ONNX Runtime tensor whose data lives in Go memory, for use with a Binding. Its Go
 // view (Tensor) shares memory with ORT: writes to the view's slice are seen by the next run, and
 // outputs written by a run are seen in the slice, without copies. Close a Value when done with it.
+//
+// A Value made by a Memory instead lives in memory ONNX Runtime allocated on a session's device
+// (GPU memory for a CUDA session): it has no Go view there (Tensor returns nil), and data moves
+// in and out of it through Kernels.Copy.
 type Value struct {
 	t *Tensor
 	v ort.Value
+	// dev is set for a Value in ORT-allocated memory: its OrtValue, type and shape.
+	dev *devValue
 }
 
 // NewValue returns a Value over t's data (no copy). t must stay as it is (same slice, same
@@ -147,22 +153,52 @@ func newScalarValue(t *Tensor) (*Value, error) {
 }
 
 // DType returns the element type.
-func (v *Value) DType() DType { return v.t.DType }
+func (v *Value) DType() DType {
+	if v.dev != nil {
+		return v.dev.dt
+	}
+	return v.t.DType
+}
 
 // Shape returns the shape (shared; do not modify).
-func (v *Value) Shape() []int64 { return v.t.Shape }
+func (v *Value) Shape() []int64 {
+	if v.dev != nil {
+		return v.dev.shape
+	}
+	return v.t.Shape
+}
 
 // IsScalar reports whether the value has rank 0.
-func (v *Value) IsScalar() bool { return len(v.t.Shape) == 0 }
+func (v *Value) IsScalar() bool { return len(v.Shape()) == 0 }
 
-// Tensor returns the Go view of the value; it shares memory with ORT.
+// Tensor returns the Go view of the value; it shares memory with ORT. It is nil for a Value in
+// device memory.
 func (v *Value) Tensor() *Tensor { return v.t }
+
+// Device returns where the value's data lives: "cpu", or "cuda" for GPU memory.
+func (v *Value) Device() string {
+	if v.dev != nil {
+		return v.dev.device
+	}
+	return DeviceCPU
+}
+
+// closed reports whether the value was closed.
+func (v *Value) closed() bool {
+	if v == nil {
+		return true
+	}
+	if v.dev != nil {
+		return v.dev.ptr == nil
+	}
+	return v.v == nil
+}
 
 // Scalar returns the element of a rank-0 value, or of a one-element value of any rank, as a
 // float64.
 func (v *Value) Scalar() (float64, error) {
-	if v.v == nil {
-		return 0, errors.New("value is closed")
+	if err := v.hostAccess(); err != nil {
+		return 0, err
 	}
 	if v.t.NumElements() != 1 {
 		return 0, fmt.Errorf("value %v has %d elements, not one", v.t, v.t.NumElements())
@@ -177,8 +213,8 @@ func (v *Value) Scalar() (float64, error) {
 // SetScalar sets the element of a rank-0 value, or of a one-element value of any rank, converting
 // x to the value's type (half types are rounded to nearest even).
 func (v *Value) SetScalar(x float64) error {
-	if v.v == nil {
-		return errors.New("value is closed")
+	if err := v.hostAccess(); err != nil {
+		return err
 	}
 	if v.t.NumElements() != 1 {
 		return fmt.Errorf("value %v has %d elements, not one", v.t, v.t.NumElements())
@@ -219,8 +255,8 @@ func (v *Value) SetScalar(x float64) error {
 
 // CopyFrom copies src's elements into the value; dtype and shape must match.
 func (v *Value) CopyFrom(src *Tensor) error {
-	if v.v == nil {
-		return errors.New("value is closed")
+	if err := v.hostAccess(); err != nil {
+		return err
 	}
 	if err := src.Validate(); err != nil {
 		return err
@@ -234,9 +270,29 @@ func (v *Value) CopyFrom(src *Tensor) error {
 	return nil
 }
 
-// Close releases the ORT tensor. The Go data stays valid. Closing twice is harmless.
+// hostAccess says why the value's data cannot be read or written from Go, or nil.
+func (v *Value) hostAccess() error {
+	if v.closed() {
+		return errors.New("value is closed")
+	}
+	if v.t == nil {
+		return fmt.Errorf("value %v is in %s memory; copy it with Kernels.Copy", v, v.Device())
+	}
+	return nil
+}
+
+// Close releases the ORT tensor. The Go data stays valid (a Value in ORT-allocated memory
+// releases its memory). Closing twice is harmless.
 func (v *Value) Close() error {
-	if v == nil || v.v == nil {
+	if v == nil {
+		return nil
+	}
+	if v.dev != nil {
+		v.dev.release()
+		v.t = nil
+		return nil
+	}
+	if v.v == nil {
 		return nil
 	}
 	err := v.v.Destroy()
@@ -290,4 +346,9 @@ func tensorFromOrt(v ort.Value, want IOInfo) (*Tensor, error) {
 }
 
 // String describes the value, e.g. "float32[2 3]".
-func (v *Value) String() string { return v.t.String() }
+func (v *Value) String() string {
+	if v.dev != nil {
+		return fmt.Sprintf("%v%v", v.dev.dt, v.dev.shape)
+	}
+	return v.t.String()
+}

@@ -61,6 +61,10 @@ type Config struct {
 	// Device ("cpu" or "cuda") and Threads (ORT intra-op threads, 0: ORT's default).
 	Device  string
 	Threads int
+	// Resident keeps parameters, optimizer state and the feature cache in memory ORT allocates
+	// for the train step's device, gathering batches there; always on with Device "cuda", on the
+	// CPU it runs the same code over host memory.
+	Resident bool
 	// FeatureBatch is the number of images per features.onnx run (default 32).
 	FeatureBatch int
 	// KeepCheckpoints is how many epoch checkpoints to keep (0 keeps all).
@@ -189,8 +193,9 @@ type trainer struct {
 	cskipTail              []int64
 	classes                int
 
-	cache    []chunk // the epoch's image inputs (states or pixels), FeatureBatch items per chunk
-	cacheFor int     // epoch the cache was built for (-1: none)
+	cache    []chunk      // the epoch's image inputs (states or pixels), FeatureBatch items per chunk
+	cacheFor int          // epoch the cache was built for (-1: none)
+	dev      *deviceCache // the cache in device memory, with a resident stepper (cache unused)
 
 	featImages int
 	featTime   time.Duration
@@ -545,6 +550,9 @@ func lrGroups(man *bundle.Manifest) []string {
 }
 
 func (t *trainer) close() {
+	if t.dev != nil {
+		t.dev.close()
+	}
 	if t.st != nil {
 		t.st.Close()
 	}
@@ -818,8 +826,19 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		consts[bundleInput(man, "cskip_tail")] = tt
 	}
 	var err error
-	if t.st, err = bundle.OpenStepper(t.cfg.Bundle, man, params, state, t.opts); err != nil {
+	open := bundle.OpenStepper
+	if t.cfg.Resident {
+		open = bundle.OpenResidentStepper
+	}
+	if t.st, err = open(t.cfg.Bundle, man, params, state, t.opts); err != nil {
 		return err
+	}
+	if t.st.Resident() {
+		axis := t.visionAxis
+		if t.visionState == "" {
+			axis = 0 // the cache holds pixels [B,3,H,W]
+		}
+		t.dev = &deviceCache{st: t.st, axis: axis}
 	}
 	rec, _ := man.Graph("train_step")
 	for _, in := range rec.Inputs {
@@ -839,6 +858,7 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 			}
 		}
 	}
+	t.st.Trim()
 	return nil
 }
 
@@ -880,7 +900,7 @@ func (t *trainer) currentState() map[string]*tensorio.Tensor {
 	out := map[string]*tensorio.Tensor{}
 	rec, _ := t.man.Graph("train_step")
 	for _, in := range rec.Inputs {
-		if in.Role == "optimizer_state" {
+		if in.Role == "optimizer_state" || in.Role == "loss_scale" {
 			if v := t.st.Param(in.Name); v != nil {
 				out[in.Name] = v
 			}
@@ -921,6 +941,9 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 		rng = augmentRNG(t.cfg.Seed, epoch)
 	}
 	t.cache = t.cache[:0]
+	if t.dev != nil {
+		t.dev.reset()
+	}
 	fb := t.cfg.FeatureBatch
 	size := int64(t.prep.Size)
 	for start := 0; start < len(paths); start += fb {
@@ -934,21 +957,38 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 		}
 		n := int64(end - start)
 		if t.visionState == "" {
+			if t.dev != nil {
+				if err := t.dev.addPixels(px, []int64{n, 3, size, size}); err != nil {
+					return err
+				}
+				continue
+			}
 			t.cache = append(t.cache, chunk{data: px, shape: []int64{n, 3, size, size}})
 			continue
 		}
 		pt, _ := tensorio.FromSlice([]int64{n, 3, size, size}, px)
 		t0 := time.Now()
-		res, err := t.featVision.Run(map[string]*tensorio.Tensor{t.man.Vision.Input: pt})
-		if err != nil {
-			return err
+		if t.dev != nil {
+			if err := t.dev.addStates(t.featVision, t.man.Vision.Input, t.visionState, pt); err != nil {
+				return err
+			}
+		} else {
+			res, err := t.featVision.Run(map[string]*tensorio.Tensor{t.man.Vision.Input: pt})
+			if err != nil {
+				return err
+			}
+			s := res[t.visionState]
+			t.cache = append(t.cache, chunk{data: s.Float32s(), shape: s.Shape, axis: t.visionAxis})
 		}
 		if t.cacheFor >= 0 || start > 0 {
 			t.featTime += time.Since(t0)
 			t.featImages += int(n)
 		}
-		s := res[t.visionState]
-		t.cache = append(t.cache, chunk{data: s.Float32s(), shape: s.Shape, axis: t.visionAxis})
+	}
+	if t.dev != nil {
+		if err := t.dev.finish(); err != nil {
+			return err
+		}
 	}
 	t.cacheFor = epoch
 	return nil
@@ -956,6 +996,16 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 
 // feedBatch feeds a batch's image inputs and labels.
 func (t *trainer) feedBatch(b []int, labels []int) error {
+	if t.dev != nil {
+		name := t.visionState
+		if name == "" {
+			name = t.imageInput
+		}
+		if err := t.dev.feed(name, b); err != nil {
+			return err
+		}
+		return t.feedLabels(b, labels)
+	}
 	fb := t.cfg.FeatureBatch
 	c0 := t.cache[0]
 	shape := append([]int64{}, c0.shape...)
@@ -989,6 +1039,11 @@ func (t *trainer) feedBatch(b []int, labels []int) error {
 	if err := t.st.Feed(name, x); err != nil {
 		return err
 	}
+	return t.feedLabels(b, labels)
+}
+
+// feedLabels feeds the batch's labels.
+func (t *trainer) feedLabels(b []int, labels []int) error {
 	lab := make([]int64, len(b))
 	for j, item := range b {
 		lab[j] = int64(labels[item])

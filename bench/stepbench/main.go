@@ -51,6 +51,8 @@ func main() {
 	flag.BoolVar(&cfg.noArena, "no-arena", false, "disable ORT's CPU memory arena")
 	flag.BoolVar(&cfg.pattern, "mempattern", false, "enable ORT's memory pattern planning")
 	flag.StringVar(&cfg.arena, "arena", "exact", "CPU arena growth: exact (shared, grown as requested) or doubling (ORT's per-session default)")
+	flag.StringVar(&cfg.device, "device", "cpu", "cpu or cuda (the step phase; the features phase runs on the CPU)")
+	flag.BoolVar(&cfg.tf32, "tf32", false, "with -device cuda: allow TF32 matrix products (ORT's use_tf32)")
 	flag.StringVar(&cfg.opt, "opt", "all", "ORT graph optimisation level: all, extended, basic, disabled")
 	flag.Parse()
 	if err := run(cfg); err != nil {
@@ -61,9 +63,9 @@ func main() {
 
 // config holds the command-line settings.
 type config struct {
-	dir, featuresOut, inputs, profile, cpuProfile, opt, arena string
-	batch, classes, steps, warm, threads                      int
-	noArena, pattern                                          bool
+	dir, featuresOut, inputs, profile, cpuProfile, opt, arena, device string
+	batch, classes, steps, warm, threads                              int
+	noArena, pattern, tf32                                            bool
 }
 
 // Result is one measurement, printed as JSON.
@@ -92,6 +94,14 @@ func (c config) options() (*runtime.Options, error) {
 		return nil, fmt.Errorf("unknown -opt %q", c.opt)
 	}
 	o.OptLevel = lv
+	switch c.device {
+	case runtime.DeviceCPU:
+	case runtime.DeviceCUDA:
+		o.Device = runtime.DeviceCUDA
+		o.CUDA = map[string]string{"use_tf32": map[bool]string{true: "1", false: "0"}[c.tf32]}
+	default:
+		return nil, fmt.Errorf("unknown -device %q (cpu or cuda)", c.device)
+	}
 	switch c.arena {
 	case "exact":
 		o.ArenaGrowth = runtime.ArenaExact
@@ -113,7 +123,7 @@ func run(c config) error {
 		return err
 	}
 	res := Result{Bundle: c.dir, Batch: c.batch, Classes: c.classes,
-		Options: fmt.Sprintf("threads=%d arena=%v growth=%s mempattern=%v opt=%s", c.threads, !c.noArena, c.arena, c.pattern, c.opt)}
+		Options: fmt.Sprintf("device=%s tf32=%v threads=%d arena=%v growth=%s mempattern=%v opt=%s", c.device, c.tf32, c.threads, !c.noArena, c.arena, c.pattern, c.opt)}
 	var names []string
 	for _, s := range man.Strategies {
 		names = append(names, s.Name)
@@ -175,6 +185,7 @@ func run(c config) error {
 		return err
 	}
 	data = nil
+	st.Trim() // a resident (CUDA) stepper's copy kernels let go of their device scratch
 	// Return the freed host copies (initial parameters, loaded inputs) to the OS, so that the
 	// peak below is the step's: Go would otherwise keep their pages resident for minutes.
 	debug.FreeOSMemory()

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch eager (CPU) counterpart of skipgraph's step benchmark (bench/stepbench).
+"""PyTorch eager (CPU, or CUDA with --device cuda) counterpart of skipgraph's step benchmark (bench/stepbench).
 
 It times one Skip Tuning training step of an HF-layout CLIP in PyTorch eager mode, doing the
 same work that a skipgraph bundle's train_step.onnx does, and prints one JSON line shaped like
@@ -39,6 +39,7 @@ otherwise Debian's torch falls back to the reference BLAS; the JSON reports what
 with (torch.__config__.show()) and which BLAS library the process loaded.
 """
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -68,6 +69,13 @@ def parse_args(argv=None):
                     "skipgraph's cskip draws once for C=100, ratio 0.5, max 50, lambda 0.3, seed 0 (stepbench feeds the same)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where the step runs; cuda: weights and data move to the GPU after they are made on the CPU "
+                         "(same seeds, same values), TF32 off unless --tf32, and peak GPU memory is reported")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                    help="with --device cuda: autocast the step's forward to bf16 or fp16 (float32 master weights; "
+                         "fp16 with torch.cuda.amp.GradScaler), as skipgraph convert --precision")
+    ap.add_argument("--tf32", action="store_true", help="with --device cuda: allow TF32 matrix products and convolutions")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (torch.set_num_threads)")
     ap.add_argument("--seed", type=int, default=1, help="seed of weights and data")
     ap.add_argument("--clipref", default=DEFAULT_CLIPREF, help="folder holding clipref.py")
@@ -143,6 +151,12 @@ class Setup:
             raise SystemExit(f"--cskip-tail positions must lie in [K={s.K}, C={C}): {s.tail}")
         s.tail_t = torch.tensor(s.tail, dtype=torch.int64)
 
+    def to(s, dev):
+        """Moves the model and the data to dev."""
+        s.m.to(dev)
+        for k in ("px", "ids", "mask", "labels", "protos", "tail_t"):
+            setattr(s, k, getattr(s, k).to(dev))
+
     def frozen(s, name, mode):
         """True when the parameter does not train (the paper's LSkip split; full FT freezes only the logit scale)."""
         if name.endswith("logit_scale"):
@@ -162,7 +176,7 @@ def text_masks(torch, ids, mask, dtype):
     """HF CLIP's additive causal and padding masks for a [C, T] batch of prompts."""
     b, t = ids.shape
     lo = torch.finfo(dtype).min
-    cm = torch.full((t, t), lo, dtype=dtype).triu(1)[None, None].expand(b, 1, t, t)
+    cm = torch.full((t, t), lo, dtype=dtype, device=ids.device).triu(1)[None, None].expand(b, 1, t, t)
     am = (1.0 - mask[:, None, None, :].to(dtype)).expand(b, 1, t, t) * lo
     return am, cm
 
@@ -190,7 +204,7 @@ def select_classes(s, img_n):
     torch = s.torch
     with torch.no_grad():
         sim = img_n.detach() @ s.protos.t()
-        sim[torch.arange(sim.shape[0]), s.labels] = 1e4
+        sim[torch.arange(sim.shape[0], device=sim.device), s.labels] = 1e4
         score = sim.max(dim=0).values
         order = torch.argsort(score, descending=True)
         kept = order[: s.K]
@@ -220,7 +234,7 @@ def lskip_cskip_loss(s, sv, st):
         y = layer(y, am, cm)
     y = t.final_layer_norm(y)
     eos = (ids == t.eos).int().argmax(dim=-1)
-    txt = m.text_projection(y[torch.arange(y.shape[0]), eos])
+    txt = m.text_projection(y[torch.arange(y.shape[0], device=y.device), eos])
     txt_n = txt / txt.norm(p=2, dim=-1, keepdim=True)
     logits = (img_n @ txt_n.t()) * m.logit_scale.exp()
     return F.cross_entropy(logits, lab), kept, lab
@@ -310,10 +324,27 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     if a.check:
         return check(a, torch, clipref)
+    cuda = a.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print("torch_step.py: --device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)", file=sys.stderr)
+        return 2
 
     t_load = time.perf_counter()
     s = Setup(a, torch, clipref)
-    res = {"tool": "torch-eager", "mode": a.mode, "size": a.size, "batch": a.batch, "classes": a.classes,
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
+        s.to("cuda")
+        # tensors the model makes inside its forward (masks, index ranges) go to the GPU too
+        torch.set_default_device("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if a.precision != "fp32" and not cuda:
+        print("torch_step.py: --precision needs --device cuda", file=sys.stderr)
+        return 2
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+    scaler = torch.amp.GradScaler("cuda") if a.precision == "fp16" else None
+    res = {"tool": "torch-eager", "device": a.device, "precision": a.precision, "mode": a.mode, "size": a.size, "batch": a.batch, "classes": a.classes,
            "torch": torch.__version__, "threads": torch.get_num_threads(),
            "blas_info": [f for f in torch.__config__.show().replace(",", " ").split() if f.startswith(("BLAS_INFO", "LAPACK_INFO"))],
            "setup_s": None}
@@ -331,22 +362,36 @@ def main(argv=None):
     else:
         step_loss = lambda: full_loss(s)
     res["setup_s"] = time.perf_counter() - t_load
+    if cuda:
+        sync()
+        res["gpu"] = torch.cuda.get_device_name()
+        res["tf32"] = a.tf32
+        res["setup_gpu_allocated_mib"] = torch.cuda.memory_allocated() / 2**20
+        torch.cuda.reset_peak_memory_stats()
     res["pre_step_peak_rss_mib"] = rss_mib("VmHWM")
     res["peak_reset"] = reset_peak_rss()
     res["setup_rss_mib"] = rss_mib("VmRSS")
     times, cpu, losses = [], [], []
     kept_n = None
     for i in range(a.warmup + a.steps):
+        sync()
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        if a.mode == "lskip-cskip" and kept_n is None:
-            loss, kept, _ = lskip_cskip_loss(s, sv, st)
-            kept_n = len(kept)
+        with autocast():
+            if a.mode == "lskip-cskip" and kept_n is None:
+                loss, kept, _ = lskip_cskip_loss(s, sv, st)
+                kept_n = len(kept)
+            else:
+                loss = step_loss()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         else:
-            loss = step_loss()
-        loss.backward()
-        opt.step()
+            loss.backward()
+            opt.step()
         lv = float(loss)
+        sync()
         dt = (time.perf_counter() - t0) * 1000
         dc = (time.process_time() - c0) * 1000
         losses.append(lv)
@@ -366,6 +411,10 @@ def main(argv=None):
                blas_loaded=loaded_blas())
     if kept_n is not None:
         res["kept_classes"] = kept_n
+    if cuda:
+        # the caching allocator's peaks over the timed steps (the CUDA context is not included)
+        res["peak_gpu_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        res["peak_gpu_reserved_mib"] = torch.cuda.max_memory_reserved() / 2**20
     # peak_rss_mib is the step phase's own peak, as stepbench's (whose features phase runs in a child
     # process): VmHWM was reset once the cached states were made and the prefix freed. The whole
     # process's peak (model build and features phase included) is process_peak_rss_mib.

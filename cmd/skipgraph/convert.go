@@ -30,6 +30,7 @@ func init() {
 			momentum := fs.Float64("momentum", rewrite.DefaultSGD.Momentum, "SGD momentum")
 			wd := fs.Float64("weight-decay", -1, "weight decay (default 5e-4 for sgd, 1e-2 for adamw)")
 			emitGrads := fs.Bool("emit-grads", false, "add each gradient as a train-step output <name>_grad")
+			precision := fs.String("precision", "fp32", "train-step compute: fp32, fp16 (with dynamic loss scaling) or bf16; float32 master weights and optimizer state either way (for CUDA: ONNX Runtime's CPU provider lacks most 16-bit kernels)")
 			force := fs.Bool("force", false, "replace DIR if it exists")
 			dumpAfter := fs.String("dump-after", "", "print the train-step graph after this pass ("+strings.Join(bundle.TrainPipeline, ", ")+")")
 			quiet := fs.Bool("q", false, "no progress output")
@@ -77,7 +78,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				opts := bundle.Options{Strategies: specs, Optimizer: opt, EmitGrads: *emitGrads, Force: *force, Logf: logf}
+				opts := bundle.Options{Strategies: specs, Optimizer: opt, EmitGrads: *emitGrads, Precision: *precision, Force: *force, Logf: logf}
 				if *dumpAfter != "" {
 					opts.DumpAfter, opts.DumpTo = *dumpAfter, out
 				}

@@ -10,27 +10,25 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "version",
-		summary: "print skipgraph's version and the ONNX Runtime it loads",
-		usage:   "",
-		example: "skipgraph version",
-		flags: func(fs *flag.FlagSet) func([]string) error {
-			return func(args []string) error {
-				if len(args) != 0 {
-					return usageError("version", "version takes no arguments")
-				}
-				fmt.Fprintf(out, "skipgraph %s\n", version.Version)
-				if bi, ok := debug.ReadBuildInfo(); ok {
-					fmt.Fprintf(out, "go         %s\n", bi.GoVersion)
-				}
-				if err := ort.Init(); err != nil {
-					fmt.Fprintf(out, "onnxruntime not loaded: %v\n", err)
+	for _, name := range []string{"version", "doctor"} {
+		register(&command{
+			name:    name,
+			summary: "print skipgraph's version, the ONNX Runtime it loads, its providers, the GPU and the CUDA libraries found",
+			usage:   "",
+			example: "skipgraph " + name,
+			flags: func(fs *flag.FlagSet) func([]string) error {
+				return func(args []string) error {
+					if len(args) != 0 {
+						return usageError(name, "%s takes no arguments", name)
+					}
+					fmt.Fprintf(out, "skipgraph    %s\n", version.Version)
+					if bi, ok := debug.ReadBuildInfo(); ok {
+						fmt.Fprintf(out, "go           %s\n", bi.GoVersion)
+					}
+					ort.Diagnose().Write(out)
 					return nil
 				}
-				fmt.Fprintf(out, "onnxruntime %s (%s)\n", ort.Version(), ort.LibraryPath())
-				return nil
-			}
-		},
-	})
+			},
+		})
+	}
 }
