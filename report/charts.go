@@ -158,6 +158,7 @@ func CurvesFigure(c *Curves) (*Figure, error) {
 	}
 	loss.Legend.Top = true
 	loss.Y.Min = 0
+	loss.X.Tick.Marker = integerTicks{}
 
 	acc := plot.New()
 	sans(acc)
@@ -187,17 +188,32 @@ func CurvesFigure(c *Curves) (*Figure, error) {
 	return &Figure{plots: [][]*plot.Plot{{loss, acc}}, W: 11 * vg.Inch, H: 4 * vg.Inch}, nil
 }
 
-// integerTicks marks whole numbers only (epochs).
+// integerTicks labels whole numbers only (steps, epochs), at a round interval (1, 2 or 5 times
+// a power of ten) that gives about eight labels.
 type integerTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
-	step := math.Max(1, math.Ceil((hi-lo)/10))
+	step := niceStep((hi - lo) / 8)
 	var out []plot.Tick
-	for v := math.Ceil(lo); v <= hi; v += step {
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
 		out = append(out, plot.Tick{Value: v, Label: strconv.Itoa(int(v))})
 	}
 	return out
+}
+
+// niceStep is the smallest of 1, 2 and 5 times a power of ten (at least 1) that is >= x.
+func niceStep(x float64) float64 {
+	if x <= 1 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= x {
+			return m * p
+		}
+	}
+	return 10 * p
 }
 
 // confusionGrid is a confusion matrix as a heat map grid: column j is the predicted class,

@@ -120,3 +120,24 @@ not json
 		t.Fatalf("curves %+v", c)
 	}
 }
+
+func TestIntegerTicks(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi float64
+		want   []string
+	}{
+		{0.8, 12.2, []string{"2", "4", "6", "8", "10", "12"}},
+		{0.8, 6.2, []string{"1", "2", "3", "4", "5", "6"}},
+		{1, 144, []string{"20", "40", "60", "80", "100", "120", "140"}},
+		{0, 30, []string{"0", "5", "10", "15", "20", "25", "30"}},
+		{3, 3, []string{"3"}},
+	} {
+		var got []string
+		for _, tk := range (integerTicks{}).Ticks(tc.lo, tc.hi) {
+			got = append(got, tk.Label)
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("ticks of [%g, %g]: %v, want %v", tc.lo, tc.hi, got, tc.want)
+		}
+	}
+}
