@@ -105,7 +105,10 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err := checkOps(m, path); err != nil {
 		return nil, err
 	}
-	dtypes := rewrite.UpcastToFloat32(m)
+	dtypes, err := upcastSource(m, path)
+	if err != nil {
+		return nil, err
+	}
 	s, err := clip.Discover(m)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

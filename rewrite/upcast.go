@@ -7,15 +7,17 @@ import (
 	"github.com/skipgraph/skipgraph/graph"
 )
 
-// UpcastFloat16 is the pass form of UpcastToFloat32.
+// UpcastFloat16 is the pass form of UpcastToFloat32. Its result (ResultOf) is the map of
+// converted initializers to their original dtype.
 var UpcastFloat16 = Register(&Pass{
 	Name: "upcast-float16",
 	Doc: `compute in float32: float16 and bfloat16 weights, constants, inputs, outputs and casts become float32
 
 Training keeps float32 master weights; export writes the trained weights back in the source's
 dtype. The pass leaves float32 and float64 alone.`,
-	Run: func(c *Context, _ Args) (bool, error) {
+	Run: func(c *Context) (bool, error) {
 		changed := UpcastToFloat32(c.Model)
+		c.SetResult(changed)
 		return len(changed) > 0, nil
 	},
 })
