@@ -3,14 +3,11 @@ package bundle
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/rewrite"
-	"github.com/skipgraph/skipgraph/strategy"
 )
 
 // CSkipClassesOutput is the train-step output listing the class ids kept at that step.
@@ -57,7 +54,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 		man.LRGroups[k] = v
 	}
 
-	trainable := trainableSet(st, plan)
+	trainable := plan.Trainable(st)
 	if len(trainable) == 0 {
 		return nil, errs.Input("the strategies leave no parameter to train")
 	}
@@ -118,27 +115,6 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 		man.Graphs[p.Graph] = describe(p.File, m, man)
 	}
 	return built, nil
-}
-
-// trainableSet applies the plan's Freeze and Train lists to the discovered parameters: every
-// parameter but the logit scale trains unless frozen; Train adds parameters (the logit scale
-// too) that no plan freezes, and Freeze wins when both lists name one.
-func trainableSet(st *clip.Structure, plan *strategy.Plan) map[string]bool {
-	set := map[string]bool{}
-	for _, p := range st.Params {
-		if p.Role != clip.RoleLogitScale {
-			set[p.Initializer] = true
-		}
-	}
-	for _, name := range plan.Freeze {
-		delete(set, name)
-	}
-	for _, name := range plan.Train {
-		if !slices.Contains(plan.Freeze, name) {
-			set[name] = true
-		}
-	}
-	return set
 }
 
 // groupOf is a parameter's LR group: its tower.
@@ -272,15 +248,4 @@ func castParam(g *graph.Graph, v *graph.Value, dt graph.DType) error {
 		u.Node.SetInput(u.Index, c)
 	}
 	return g.Sort()
-}
-
-// groupsOf lists the LR groups of the trainable parameters.
-func groupsOf(man *Manifest) []string {
-	set := map[string]bool{}
-	for _, p := range man.Parameters {
-		if p.Trainable {
-			set[p.Group] = true
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
 }

@@ -21,8 +21,8 @@ import (
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
 	"github.com/skipgraph/skipgraph/internal/safeio"
-	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
 	"github.com/skipgraph/skipgraph/strategy"
 )
@@ -51,6 +51,9 @@ type Options struct {
 	LossScaling bool
 	// Force replaces an existing output directory.
 	Force bool
+	// AfterPass, when set, is called after every pass of every pipeline with the graph's key
+	// (Pipelines) and the model as that pass left it.
+	AfterPass func(graphKey string, p *rewrite.Pass, m *graph.Model) error
 	// DumpAfter names a pass after which the train graph is dumped to DumpTo.
 	DumpAfter string
 	DumpTo    io.Writer
@@ -260,8 +263,8 @@ func validatePlan(src *SourceModel, p *strategy.Plan) error {
 		}
 	}
 	for _, pc := range p.Passes {
-		if pc.Name != cskip.PassName {
-			return fmt.Errorf("unknown host pass %q (the host runs: %s)", pc.Name, cskip.PassName)
+		if pc.Name != classsel.PassName {
+			return fmt.Errorf("unknown host pass %q (the host runs: %s)", pc.Name, classsel.PassName)
 		}
 	}
 	if p.Patch != nil {

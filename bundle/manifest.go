@@ -287,3 +287,13 @@ func (m *Manifest) Graph(key string) (*GraphRecord, error) {
 	}
 	return g, nil
 }
+
+// TrainedGroups lists the LR groups of the trainable parameters, sorted: the train step's
+// lr.<group> inputs.
+func (m *Manifest) TrainedGroups() []string {
+	set := map[string]bool{}
+	for _, p := range m.Trainable() {
+		set[p.Group] = true
+	}
+	return slices.Sorted(maps.Keys(set))
+}

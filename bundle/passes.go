@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -9,8 +10,8 @@ import (
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
-	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
 	"github.com/skipgraph/skipgraph/rewrite/opt"
 	"github.com/skipgraph/skipgraph/strategy"
@@ -273,10 +274,10 @@ var ClassGather = rewrite.Register(&rewrite.Pass{
 		c.SetResult(res)
 		changed := false
 		for _, pc := range e.plan.Passes {
-			if pc.Name != cskip.PassName {
+			if pc.Name != classsel.PassName {
 				continue
 			}
-			cfg, err := cskip.ParseConfig(pc.Args)
+			cfg, err := classsel.ParseConfig(pc.Args)
 			if err != nil {
 				return false, err
 			}
@@ -395,7 +396,8 @@ var LowerPrecision = rewrite.Register(&rewrite.Pass{
 			keep = ls.keepFP32
 		}
 		grads := result[gradsResult](c, Backward)
-		n, err := lowerPrecision(g, dt, keep, grads)
+		params := result[*paramsResult](c, TrainableInputs).params
+		n, err := lowerPrecision(g, dt, keep, params, grads)
 		if err != nil {
 			return false, err
 		}
@@ -403,7 +405,7 @@ var LowerPrecision = rewrite.Register(&rewrite.Pass{
 			e.man.Precision = strings.ToLower(e.opts.Precision)
 		}
 		if e.lossScaling() {
-			c.SetResult(&finiteResult{finite: unscaleGrads(g, result[*paramsResult](c, TrainableInputs).params, grads)})
+			c.SetResult(&finiteResult{finite: unscaleGrads(g, params, grads)})
 		}
 		return n > 0 || e.lossScaling(), nil
 	},
@@ -417,7 +419,7 @@ var Optimizer = rewrite.Register(&rewrite.Pass{
 	Run: func(c *rewrite.Context) (bool, error) {
 		e, g := envOf(c), c.Graph()
 		lrs := map[string]*graph.Value{}
-		for _, grp := range groupsOf(e.man) {
+		for _, grp := range e.man.TrainedGroups() {
 			v, err := g.AddInput("lr."+grp, graph.TensorType(graph.Float))
 			if err != nil {
 				return false, err
@@ -494,9 +496,27 @@ func runPipeline(graphKey string, e *buildEnv) (*graph.Model, *rewrite.Context, 
 	if graphKey == "train_step" {
 		mgr.DumpAfter, mgr.DumpTo = e.opts.DumpAfter, e.opts.DumpTo
 	}
+	if after := e.opts.AfterPass; after != nil {
+		mgr.After = func(p *rewrite.Pass, m *graph.Model) error { return after(graphKey, p, m) }
+	}
 	c, err := mgr.Run(m)
 	if err != nil {
 		return nil, nil, err
 	}
 	return m, c, nil
+}
+
+// WritePassTable writes the Pipelines table as Markdown: each graph's passes in order, with the
+// first line of each pass's Doc. docs/architecture.md holds its output (a test keeps it equal).
+func WritePassTable(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("| graph | # | pass | what it does |\n| --- | --- | --- | --- |\n")
+	for _, p := range Pipelines {
+		for i, pass := range p.Passes {
+			doc, _, _ := strings.Cut(pass.Doc, "\n")
+			fmt.Fprintf(&b, "| %s | %d | `%s` | %s |\n", p.Graph, i, pass.Name, strings.ReplaceAll(doc, "|", `\|`))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

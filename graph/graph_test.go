@@ -3,14 +3,12 @@ package graph
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
+	"github.com/skipgraph/skipgraph/internal/testenv"
+)
 
 // mlp builds y = Relu(x @ W + b) -> ReduceSum, a small graph used across the tests.
 func mlp(t *testing.T) (*Graph, map[string]*Node) {
@@ -214,22 +212,10 @@ func TestDumpGolden(t *testing.T) {
 	golden(t, "mlp.golden", buf.Bytes())
 }
 
-// golden compares got with testdata/name, rewriting it under -update.
+// golden compares got with testdata/name (testenv.Golden; -update rewrites it).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	testenv.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestHalfConversion(t *testing.T) {

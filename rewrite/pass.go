@@ -131,6 +131,9 @@ type Manager struct {
 	DumpTo io.Writer
 	// Logf reports progress; nil discards.
 	Logf func(format string, args ...any)
+	// After, when set, is called after every pass (after the check and the dump), for tests
+	// that compare the graph after each pass with a golden file, and for tracing.
+	After func(p *Pass, m *graph.Model) error
 }
 
 // NewManager returns a manager of the given pipeline that verifies after each changing pass.
@@ -180,6 +183,11 @@ func (m *Manager) Run(model *graph.Model) (*Context, error) {
 		if m.DumpAfter == p.Name && m.DumpTo != nil {
 			if err := model.Graph.Dump(m.DumpTo); err != nil {
 				return c, fmt.Errorf("dump after pass %q: %w", p.Name, err)
+			}
+		}
+		if m.After != nil {
+			if err := m.After(p, model); err != nil {
+				return c, fmt.Errorf("after pass %q: %w", p.Name, err)
 			}
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
 	"github.com/skipgraph/skipgraph/internal/safeio"
-	"github.com/skipgraph/skipgraph/plugins/cskip"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -446,7 +445,7 @@ func (t *trainer) prepare() error {
 	}
 	// Learning rates: the manifest's groups, overridden by the configuration.
 	lr := map[string]float64{}
-	for _, g := range lrGroups(man) {
+	for _, g := range man.TrainedGroups() {
 		base, ok := cfg.LR[g]
 		if !ok {
 			if base, ok = man.LRGroups[g]; !ok {
@@ -457,7 +456,7 @@ func (t *trainer) prepare() error {
 	}
 	for g := range cfg.LR {
 		if _, ok := lr[g]; !ok {
-			return errs.Input("learning rate given for group %q, which the bundle does not train (groups: %s)", g, strings.Join(lrGroups(man), ", "))
+			return errs.Input("learning rate given for group %q, which the bundle does not train (groups: %s)", g, strings.Join(man.TrainedGroups(), ", "))
 		}
 	}
 	cfg.LR = lr
@@ -510,7 +509,7 @@ func (t *trainer) prepare() error {
 		return errs.AsInput(err)
 	}
 	if man.CSkip != nil {
-		c := cskip.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
+		c := classsel.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
 		t.cskipK = c.TopK(t.classes)
 		t.cskipTail = c.Tail(t.classes)
 	}
@@ -533,20 +532,6 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
-}
-
-// lrGroups lists the groups of the trainable parameters.
-func lrGroups(man *bundle.Manifest) []string {
-	set := map[string]bool{}
-	for _, p := range man.Trainable() {
-		set[p.Group] = true
-	}
-	var out []string
-	for g := range set {
-		out = append(out, g)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (t *trainer) close() {
