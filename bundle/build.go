@@ -45,7 +45,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 		Optimizer:  opts.Optimizer,
 		LRGroups:   map[string]float64{},
 		LogitScale: st.Head.LogitScale.Value,
-		Graphs:     map[string]*GraphRecord{},
+		Graphs:     map[GraphKey]*GraphRecord{},
 	}
 	for k, v := range DefaultLR {
 		man.LRGroups[k] = v
@@ -70,7 +70,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 	}
 	describeInputs(man, src.Model, st)
 
-	built := &Built{Manifest: man, Graphs: map[string]*graph.Model{}, src: src}
+	built := &Built{Manifest: man, Graphs: map[GraphKey]*graph.Model{}, src: src}
 	cuts := map[string]*graph.Value{}
 	for _, bd := range plan.StopGradients {
 		if bd.Cache {
@@ -93,13 +93,13 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 
 	env := &buildEnv{src: src, plan: plan, trainable: trainable, cuts: cuts, man: man, opts: opts}
 	for _, p := range Pipelines {
-		if p.Graph == SourceGraph || (p.Graph == "features" && len(cuts) == 0) {
+		if p.Graph == SourceGraph || (p.Graph == GraphFeatures && len(cuts) == 0) {
 			continue // the source is prepared by LoadSource; nothing frozen: no features graph
 		}
 		switch p.Graph {
-		case "features":
+		case GraphFeatures:
 			logf("building %s (frozen prefix)", p.File)
-		case "train_step":
+		case GraphTrainStep:
 			logf("building %s (backward pass, %s optimizer)", p.File, opts.Optimizer.Kind)
 		default:
 			logf("building %s", p.File)
@@ -108,11 +108,11 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.File, err)
 		}
-		if p.Graph == "train_step" {
+		if p.Graph == GraphTrainStep {
 			man.CSkip = result[*gatherResult](c, ClassGather).record
 		}
 		built.Graphs[p.Graph] = m
-		man.Graphs[p.Graph] = describe(p.File, m, man)
+		man.Graphs[p.Graph] = describe(p.File, m, man, env.io)
 	}
 	return built, nil
 }

@@ -53,7 +53,7 @@ type Options struct {
 	Force bool
 	// AfterPass, when set, is called after every pass of every pipeline with the graph's key
 	// (Pipelines) and the model as that pass left it.
-	AfterPass func(graphKey string, p *rewrite.Pass, m *graph.Model) error
+	AfterPass func(graphKey GraphKey, p *rewrite.Pass, m *graph.Model) error
 	// DumpAfter names a pass after which the train graph is dumped to DumpTo.
 	DumpAfter string
 	DumpTo    io.Writer
@@ -202,7 +202,7 @@ func Convert(ctx context.Context, src *SourceModel, dir string, opts Options) (*
 type Built struct {
 	Manifest *Manifest
 	// Graphs by manifest key: features (may be absent), train_step, eval.
-	Graphs map[string]*graph.Model
+	Graphs map[GraphKey]*graph.Model
 
 	src *SourceModel
 }

@@ -68,10 +68,10 @@ func TestPassesGolden(t *testing.T) {
 			if err := src.Model.Graph.Dump(&before); err != nil {
 				t.Fatal(err)
 			}
-			dumps := map[string][]string{} // graph key -> dump after each pass, in order
-			changed := map[string][]string{}
+			dumps := map[GraphKey][]string{} // graph key -> dump after each pass, in order
+			changed := map[GraphKey][]string{}
 			opts := tc.opts()
-			opts.AfterPass = func(key string, p *rewrite.Pass, m *graph.Model) error {
+			opts.AfterPass = func(key GraphKey, p *rewrite.Pass, m *graph.Model) error {
 				var buf bytes.Buffer
 				if err := m.Graph.Dump(&buf); err != nil {
 					return err
@@ -101,9 +101,9 @@ func TestPassesGolden(t *testing.T) {
 					if _, err := fmt.Sscanf(name, "%02d", &n); err != nil {
 						t.Fatal(err)
 					}
-					testenv.Golden(t, filepath.Join(dir, p.Graph, name+".golden"), []byte(dumps[p.Graph][n]))
+					testenv.Golden(t, filepath.Join(dir, string(p.Graph), name+".golden"), []byte(dumps[p.Graph][n]))
 				}
-				testenv.Golden(t, filepath.Join(dir, p.Graph, "passes.golden"), []byte(list.String()))
+				testenv.Golden(t, filepath.Join(dir, string(p.Graph), "passes.golden"), []byte(list.String()))
 			}
 		})
 	}
@@ -129,7 +129,7 @@ func TestDumpAfterEveryPass(t *testing.T) {
 			var dumped, after bytes.Buffer
 			opts := tc.opts()
 			opts.DumpAfter, opts.DumpTo = name, &dumped
-			opts.AfterPass = func(key string, p *rewrite.Pass, m *graph.Model) error {
+			opts.AfterPass = func(key GraphKey, p *rewrite.Pass, m *graph.Model) error {
 				if key == "train_step" && p.Name == name {
 					return m.Graph.Dump(&after)
 				}

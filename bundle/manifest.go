@@ -44,7 +44,7 @@ type Manifest struct {
 	// Parameters lists every parameter found in the source.
 	Parameters []ParamRecord `json:"parameters"`
 	// Graphs describes each graph file of the bundle.
-	Graphs map[string]*GraphRecord `json:"graphs"`
+	Graphs map[GraphKey]*GraphRecord `json:"graphs"`
 	// Text describes the text inputs (context length, end-of-text token).
 	Text *TextRecord `json:"text,omitempty"`
 	// Vision describes the image input.
@@ -127,10 +127,11 @@ type GraphRecord struct {
 type IORecord struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
-	// Role is one of: image, text_input, state, param, optimizer_state, labels, lr, step,
+	// Role says what it is for (the Role constants): image, text_input, state, param,
+	// optimizer_state, labels, lr, step,
 	// cskip_prototypes, cskip_k, cskip_tail, loss_scale (inputs); loss, param_next,
 	// state_next, grad, logits, embeds, state, loss_scale_next (outputs).
-	Role string `json:"role"`
+	Role Role `json:"role"`
 	// Origin says where an input's value comes from, or what an output is.
 	Origin string `json:"origin"`
 	// Param is the parameter an input/output belongs to (param, optimizer_state, *_next, grad).
@@ -280,7 +281,7 @@ func (m *Manifest) Trainable() []*ParamRecord {
 }
 
 // Graph returns the record of a graph file by key (features, train_step, eval), or an error.
-func (m *Manifest) Graph(key string) (*GraphRecord, error) {
+func (m *Manifest) Graph(key GraphKey) (*GraphRecord, error) {
 	g := m.Graphs[key]
 	if g == nil {
 		return nil, errs.Input("the bundle has no %s graph; convert the model again", key)

@@ -21,7 +21,7 @@ import (
 // source model.
 type Pipeline struct {
 	// Graph is the manifest key of the graph it makes.
-	Graph string
+	Graph GraphKey
 	// File is the graph's file in the bundle.
 	File string
 	// Passes are run in this order by a rewrite.Manager, which checks each pass's Requires,
@@ -34,11 +34,11 @@ type Pipeline struct {
 // the train-step pipeline.
 var Pipelines = []Pipeline{
 	{Graph: SourceGraph, Passes: []*rewrite.Pass{rewrite.UpcastFloat16}},
-	{Graph: "features", File: FeaturesFile, Passes: []*rewrite.Pass{
+	{Graph: GraphFeatures, File: FeaturesFile, Passes: []*rewrite.Pass{
 		KeepPrefix, rewrite.LowerStopGradient, rewrite.DCE, rewrite.Sort}},
-	{Graph: "eval", File: EvalFile, Passes: []*rewrite.Pass{
+	{Graph: GraphEval, File: EvalFile, Passes: []*rewrite.Pass{
 		ParamsAsInputs, rewrite.LowerStopGradient, rewrite.DCE, rewrite.Sort}},
-	{Graph: "train_step", File: TrainStepFile, Passes: []*rewrite.Pass{
+	{Graph: GraphTrainStep, File: TrainStepFile, Passes: []*rewrite.Pass{
 		RaiseOpset, ApplyPatch, StopGradient, CutPrefix, TrainableInputs, ClassGather, Loss,
 		LossScale, Backward, LowerPrecision, Optimizer, SkipNonFinite, EmitGrads,
 		rewrite.LowerStopGradient, opt.FoldIdentity, rewrite.DCE, rewrite.Sort}},
@@ -46,21 +46,21 @@ var Pipelines = []Pipeline{
 
 // SourceGraph is the Pipelines key of the loaded source model, prepared before discovery; it is
 // not written to the bundle.
-const SourceGraph = "source"
+const SourceGraph GraphKey = "source"
 
 // PipelineOf returns the pipeline that makes the graph with the given manifest key.
-func PipelineOf(graphKey string) Pipeline {
+func PipelineOf(graphKey GraphKey) Pipeline {
 	for _, p := range Pipelines {
 		if p.Graph == graphKey {
 			return p
 		}
 	}
-	panic("bundle: no pipeline for graph " + graphKey)
+	panic("bundle: no pipeline for graph " + string(graphKey))
 }
 
 // TrainPipeline names the passes that turn a copy of the source model into train_step.onnx,
 // in order.
-var TrainPipeline = rewrite.Names(PipelineOf("train_step").Passes)
+var TrainPipeline = rewrite.Names(PipelineOf(GraphTrainStep).Passes)
 
 // buildEnv is the input every bundle pass reads (rewrite.EnvOf): the source, the strategies'
 // plan, the options, and the manifest the passes record their inputs and outputs in.
@@ -71,6 +71,10 @@ type buildEnv struct {
 	cuts      map[string]*graph.Value
 	man       *Manifest
 	opts      Options
+
+	// io are the inputs and outputs the passes of the running pipeline created, for the
+	// manifest (each pass records those it creates).
+	io *ioRecords
 }
 
 // lossScaling reports whether the step scales its loss (always at fp16).
@@ -128,6 +132,7 @@ var KeepPrefix = rewrite.Register(&rewrite.Pass{
 		for _, tower := range slices.Sorted(maps.Keys(e.cuts)) {
 			v := c.Graph().Value(e.cuts[tower].Name)
 			outs = append(outs, rewrite.CutPoint{Value: v, Name: stateName(tower), Type: stateType(e.src.Model, e.src.Structure.Tower(clip.TowerKind(tower)))})
+			e.io.output(stateName(tower), RoleState, "the residual stream entering the first trained layer")
 		}
 		return true, rewrite.KeepOutputs(c.Graph(), outs)
 	},
@@ -143,6 +148,7 @@ var ParamsAsInputs = rewrite.Register(&rewrite.Pass{
 		for _, v := range g.Initializers {
 			if e.trainable[v.Name] && !v.IsGraphInput() {
 				g.Inputs = append(g.Inputs, v)
+				e.io.input(v.Name, RoleParam, paramOrigin(v.Name, true)).Param = v.Name
 				changed = true
 			}
 		}
@@ -206,6 +212,7 @@ var CutPrefix = rewrite.Register(&rewrite.Pass{
 		var cps []rewrite.CutPoint
 		for _, tower := range slices.Sorted(maps.Keys(e.cuts)) {
 			cps = append(cps, rewrite.CutPoint{Value: g.Value(e.cuts[tower].Name), Name: stateName(tower), Type: stateType(e.src.Model, st.Tower(clip.TowerKind(tower)))})
+			e.io.input(stateName(tower), RoleState, "output "+stateName(tower)+" of "+FeaturesFile+" (the frozen prefix), cached")
 		}
 		if len(cps) == 0 {
 			return false, nil
@@ -251,6 +258,7 @@ var TrainableInputs = rewrite.Register(&rewrite.Pass{
 				}
 			}
 			res.params = append(res.params, v)
+			e.io.input(v.Name, RoleParam, paramOrigin(v.Name, false)).Param = v.Name
 		}
 		batch := graph.Sym("batch")
 		if dims := g.Outputs[0].Type.Shape; len(dims) == 2 {
@@ -258,6 +266,7 @@ var TrainableInputs = rewrite.Register(&rewrite.Pass{
 		}
 		var err error
 		res.labels, err = g.AddInput("labels", graph.Type{Elem: graph.Int64, Shape: []graph.Dim{batch}, HasShape: true})
+		e.io.input("labels", RoleLabels, "the class index of each image of the batch (int64)")
 		c.SetResult(res)
 		return true, err
 	},
@@ -297,6 +306,9 @@ var ClassGather = rewrite.Register(&rewrite.Pass{
 			if res.lossLabels, res.kept, err = rewrite.ClassGather(g, c.Model.Opset(""), spec); err != nil {
 				return false, err
 			}
+			e.io.input(rewrite.CSkipPrototypes, RoleCSkipPrototypes, "normalised text_embeds of all classes from "+EvalFile+" with the initial weights, computed once")
+			e.io.input(rewrite.CSkipK, RoleCSkipK, "K = min(ceil(ratio*C), max) for C classes")
+			e.io.input(rewrite.CSkipTail, RoleCSkipTail, "rank positions beyond K kept this run, drawn once from the seed (may be empty)")
 			changed = true
 		}
 		return changed, nil
@@ -309,7 +321,7 @@ var Loss = rewrite.Register(&rewrite.Pass{
 	Doc:      "append the mean softmax cross-entropy of logits_per_image against the labels",
 	Requires: []*rewrite.Pass{ClassGather},
 	Run: func(c *rewrite.Context) (bool, error) {
-		g := c.Graph()
+		e, g := envOf(c), c.Graph()
 		gr := result[*gatherResult](c, ClassGather)
 		logits := g.Outputs[0]
 		loss := grad.SoftmaxCrossEntropy(graph.NewBuilder(g, "loss"), logits, gr.lossLabels)
@@ -319,6 +331,7 @@ var Loss = rewrite.Register(&rewrite.Pass{
 		loss.Type = graph.TensorType(graph.Float)
 		g.Outputs = []*graph.Value{loss}
 		c.SetResult(loss)
+		e.io.output("loss", RoleLoss, "mean softmax cross-entropy of logits_per_image against labels (before the update)")
 		if gr.kept != nil {
 			// the classes kept at this step, for logs and checks
 			out := graph.NewBuilder(g, "cskip").Op("Identity", []*graph.Value{gr.kept})
@@ -327,6 +340,7 @@ var Loss = rewrite.Register(&rewrite.Pass{
 			}
 			out.Type = graph.Type{Elem: graph.Int64, Shape: []graph.Dim{graph.Sym("kept_classes")}, HasShape: true}
 			g.AddOutput(out)
+			e.io.output(CSkipClassesOutput, RoleCSkipClasses, "the class ids kept at this step (ascending); labels were remapped to positions in it")
 		}
 		// The logits the loss is computed from, so that a trainer can report accuracy
 		// without another forward pass (computed only when bound).
@@ -336,6 +350,7 @@ var Loss = rewrite.Register(&rewrite.Pass{
 		}
 		lo.Type = graph.Type{Elem: graph.Float, Shape: []graph.Dim{graph.Sym("batch"), graph.Sym("logit_classes")}, HasShape: true}
 		g.AddOutput(lo)
+		e.io.output(LogitsOutput, RoleLogits, "as in the source model")
 		return true, nil
 	},
 })
@@ -355,6 +370,7 @@ var LossScale = rewrite.Register(&rewrite.Pass{
 			return false, err
 		}
 		c.SetResult(&lossScaleResult{from: scaled, keepFP32: map[*graph.Node]bool{n: true}})
+		e.io.input(LossScaleInput, RoleLossScale, lossScaleOrigin(LossScaleInput))
 		e.man.LossScale = &LossScaleRecord{Init: LossScaleInit, Growth: LossScaleGrowth, Backoff: LossScaleBackoff, Interval: LossScaleInterval}
 		return true, nil
 	},
@@ -425,15 +441,23 @@ var Optimizer = rewrite.Register(&rewrite.Pass{
 				return false, err
 			}
 			lrs[grp] = v
+			e.io.input("lr."+grp, RoleLR, "the learning rate of group "+grp+" at this step (the host runs the schedule)").Group = grp
 		}
 		step, err := g.AddInput("step", graph.TensorType(graph.Float))
 		if err != nil {
 			return false, err
 		}
+		e.io.input("step", RoleStep, "the 1-based step number (AdamW bias correction)")
 		grads := result[gradsResult](c, Backward)
 		var steps []rewrite.OptimizerStep
 		for _, p := range result[*paramsResult](c, TrainableInputs).params {
 			steps = append(steps, rewrite.OptimizerStep{Param: p, Grad: grads[p], LR: lrs[e.man.Param(p.Name).Group]})
+			e.io.output(p.Name+".next", RoleParamNext, "the updated parameter: feed it back as "+p.Name).Param = p.Name
+			for _, slot := range e.opts.Optimizer.OptimizerState() {
+				name := p.Name + "." + slot
+				e.io.input(name, RoleOptimizerState, "zeros of the parameter's shape at the first step; then the previous step's "+name+".next").Param = p.Name
+				e.io.output(name+".next", RoleStateNext, "the updated optimizer state: feed it back as "+name).Param = p.Name
+			}
 		}
 		return true, rewrite.AppendOptimizer(g, e.opts.Optimizer, steps, step)
 	},
@@ -449,7 +473,12 @@ var SkipNonFinite = rewrite.Register(&rewrite.Pass{
 		if !ok {
 			return false, nil
 		}
-		return true, skipNonFinite(c.Graph(), f.finite, envOf(c).man.LossScale)
+		e := envOf(c)
+		e.io.input(LossScaleGood, RoleLossScale, lossScaleOrigin(LossScaleGood))
+		for _, name := range []string{LossScaleInput, LossScaleGood} {
+			e.io.output(name+".next", RoleLossScaleNext, "the loss-scaling state after this step: feed it back as "+name)
+		}
+		return true, skipNonFinite(c.Graph(), f.finite, e.man.LossScale)
 	},
 })
 
@@ -459,7 +488,8 @@ var EmitGrads = rewrite.Register(&rewrite.Pass{
 	Doc:      "with --emit-grads, add each gradient as an output <name>_grad",
 	Requires: []*rewrite.Pass{TrainableInputs, Backward},
 	Run: func(c *rewrite.Context) (bool, error) {
-		if !envOf(c).opts.EmitGrads {
+		e := envOf(c)
+		if !e.opts.EmitGrads {
 			return false, nil
 		}
 		g := c.Graph()
@@ -472,10 +502,16 @@ var EmitGrads = rewrite.Register(&rewrite.Pass{
 			}
 			out.Type = p.Type
 			g.AddOutput(out)
+			e.io.output(p.Name+"_grad", RoleGrad, "gradient of the loss with respect to "+p.Name+", in its layout").Param = p.Name
 		}
 		return true, nil
 	},
 })
+
+// lossScaleOrigin says where a loss-scaling input's value comes from.
+func lossScaleOrigin(name string) string {
+	return "dynamic loss scaling: the scale (initially manifest loss_scale.init) and the count of finite steps since it last changed (initially 0); then the previous step's " + name + ".next"
+}
 
 // upcastSource runs the source pipeline on a loaded model (named path in errors) and returns the
 // initializers it converted to float32, with their source dtypes.
@@ -489,11 +525,12 @@ func upcastSource(m *graph.Model, path string) (map[string]graph.DType, error) {
 
 // runPipeline makes the graph key names from a copy of the source model through a
 // rewrite.Manager, returning the model and the passes' results.
-func runPipeline(graphKey string, e *buildEnv) (*graph.Model, *rewrite.Context, error) {
+func runPipeline(graphKey GraphKey, e *buildEnv) (*graph.Model, *rewrite.Context, error) {
 	m := e.src.Model.Clone()
+	e.io = newIORecords()
 	mgr := rewrite.NewManager(PipelineOf(graphKey).Passes...)
 	mgr.Env, mgr.Logf = e, e.opts.Logf
-	if graphKey == "train_step" {
+	if graphKey == GraphTrainStep {
 		mgr.DumpAfter, mgr.DumpTo = e.opts.DumpAfter, e.opts.DumpTo
 	}
 	if after := e.opts.AfterPass; after != nil {

@@ -474,9 +474,9 @@ func (t *trainer) prepare() error {
 	}
 	for _, in := range rec.Inputs {
 		switch in.Role {
-		case "image":
+		case bundle.RoleImage:
 			t.imageInput = in.Name
-		case "state":
+		case bundle.RoleState:
 			if tw := towerOfState(man, in.Name); tw != nil && tw.Kind == "vision" {
 				t.visionState = in.Name
 				t.visionAxis = max(indexOf(tw.StateAxes, "batch"), 0)
@@ -576,7 +576,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 		// optimizer state too: a missing one would silently restart from zeros
 		rec, _ := man.Graph("train_step")
 		for _, in := range rec.Inputs {
-			if in.Role != "optimizer_state" {
+			if in.Role != bundle.RoleOptimizerState {
 				continue
 			}
 			st, p := state[in.Name], initial[in.Param]
@@ -803,12 +803,12 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 				return fmt.Errorf("CSkip prototypes: %w", err)
 			}
 		}
-		consts[bundleInput(man, "cskip_prototypes")] = protos
+		consts[bundleInput(man, bundle.RoleCSkipPrototypes)] = protos
 		kt, _ := tensorio.FromSlice([]int64{1}, []int64{int64(t.cskipK)})
-		consts[bundleInput(man, "cskip_k")] = kt
+		consts[bundleInput(man, bundle.RoleCSkipK)] = kt
 		tail := append([]int64{}, t.cskipTail...)
 		tt, _ := tensorio.FromSlice([]int64{int64(len(tail))}, tail)
-		consts[bundleInput(man, "cskip_tail")] = tt
+		consts[bundleInput(man, bundle.RoleCSkipTail)] = tt
 	}
 	var err error
 	open := bundle.OpenStepper
@@ -828,14 +828,14 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 	rec, _ := man.Graph("train_step")
 	for _, in := range rec.Inputs {
 		switch in.Role {
-		case "text_input", "cskip_prototypes", "cskip_k", "cskip_tail":
+		case bundle.RoleTextInput, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail:
 			if consts[in.Name] == nil {
 				return fmt.Errorf("no value for train-step input %s", in.Name)
 			}
 			if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
 				return err
 			}
-		case "state":
+		case bundle.RoleState:
 			if in.Name == t.textState {
 				if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
 					return err
@@ -848,19 +848,19 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 }
 
 // bundleInput returns the train-step input of a role.
-func bundleInput(man *bundle.Manifest, role string) string {
-	if rec := man.Graphs["train_step"]; rec != nil {
+func bundleInput(man *bundle.Manifest, role bundle.Role) string {
+	if rec := man.Graphs[bundle.GraphTrainStep]; rec != nil {
 		for _, in := range rec.Inputs {
 			if in.Role == role {
 				return in.Name
 			}
 		}
 	}
-	return role
+	return string(role)
 }
 
-func outputRole(man *bundle.Manifest, name string) (string, bool) {
-	if rec := man.Graphs["train_step"]; rec != nil {
+func outputRole(man *bundle.Manifest, name string) (bundle.Role, bool) {
+	if rec := man.Graphs[bundle.GraphTrainStep]; rec != nil {
 		for _, o := range rec.Outputs {
 			if o.Name == name {
 				return o.Role, true
@@ -885,7 +885,7 @@ func (t *trainer) currentState() map[string]*tensorio.Tensor {
 	out := map[string]*tensorio.Tensor{}
 	rec, _ := t.man.Graph("train_step")
 	for _, in := range rec.Inputs {
-		if in.Role == "optimizer_state" || in.Role == "loss_scale" {
+		if in.Role == bundle.RoleOptimizerState || in.Role == bundle.RoleLossScale {
 			if v := t.st.Param(in.Name); v != nil {
 				out[in.Name] = v
 			}
