@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -88,7 +87,7 @@ type SourceModel struct {
 func LoadSource(path string) (*SourceModel, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, errs.Input("%s: %v", path, pathCause(err))
+		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
 	}
 	if st.IsDir() {
 		if v, t, ok := findSplit(path); ok {
@@ -157,7 +156,7 @@ func hashInBackground(paths ...string) func() ([]SourceFile, error) {
 func hashFile(path string) (SourceFile, error) {
 	f, err := safeio.Open(path)
 	if err != nil {
-		return SourceFile{}, errs.Input("%s: %v", path, pathCause(err))
+		return SourceFile{}, errs.Input("%s: %v", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -408,7 +407,7 @@ func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 func (b *Built) Write(dir string) error {
 	td, err := safeio.NewTempDir(dir)
 	if err != nil {
-		return errs.Input("cannot write beside %s: %v", dir, pathCause(err))
+		return errs.Input("cannot write beside %s: %v", dir, safeio.PathCause(err))
 	}
 	defer td.Abort()
 	tmp := td.Path
@@ -439,13 +438,3 @@ func (b *Built) Write(dir string) error {
 
 // joinNames renders a list of names for messages.
 func joinNames(names []string) string { return strings.Join(names, ", ") }
-
-// pathCause drops the operation and path that an *os.PathError repeats, for messages that name
-// the path already: "model.onnx: no such file or directory".
-func pathCause(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

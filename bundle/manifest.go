@@ -175,7 +175,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 		if os.IsNotExist(err) {
 			return nil, errs.Input("%s: not a skipgraph bundle (no %s); make one with 'skipgraph convert MODEL -o %s'", dir, ManifestFile, dir)
 		}
-		return nil, errs.Input("%s: %v", path, pathCause(err))
+		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
 	}
 	m, err := ParseManifest(path, b)
 	if err != nil {
@@ -209,7 +209,7 @@ func ParseManifest(path string, b []byte) (*Manifest, error) {
 func Recognise(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return pathCause(err)
+		return safeio.PathCause(err)
 	}
 	b, err := safeio.ReadFile(filepath.Join(dir, ManifestFile))
 	if err != nil {
@@ -250,10 +250,10 @@ func (m *Manifest) checkFiles(dir string) error {
 		case err != nil && p == "":
 			return errs.Input("%s: graph %s file %q %v; a bundle's files lie in its folder: convert the model again", filepath.Join(dir, ManifestFile), key, g.File, err)
 		case err != nil:
-			return errs.Input("%s: %v", p, pathCause(err))
+			return errs.Input("%s: %v", p, safeio.PathCause(err))
 		}
 		if err := safeio.CheckRegular(p); err != nil {
-			return errs.Input("%s: %v", p, pathCause(err))
+			return errs.Input("%s: %v", p, safeio.PathCause(err))
 		}
 	}
 	return nil

@@ -359,7 +359,7 @@ func (t *trainer) runInfo(finished bool) RunInfo {
 func RecogniseRun(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return unwrap(err)
+		return safeio.PathCause(err)
 	}
 	for _, e := range entries {
 		switch n := e.Name(); {
@@ -397,10 +397,10 @@ func prepareOut(out string, force bool, inputs []string) error {
 		if st, serr := os.Stat(out); serr == nil && !st.IsDir() {
 			return errs.Input("%s is a file; give a folder for the run's output", out)
 		}
-		return errs.Input("%s: %v", out, unwrap(err))
+		return errs.Input("%s: %v", out, safeio.PathCause(err))
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return errs.Input("cannot create %s: %v", out, unwrap(err))
+		return errs.Input("cannot create %s: %v", out, safeio.PathCause(err))
 	}
 	return nil
 }
