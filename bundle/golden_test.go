@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/internal/testenv"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
@@ -114,18 +113,9 @@ func TestPassesGolden(t *testing.T) {
 // left.
 func TestDumpAfterEveryPass(t *testing.T) {
 	tc := goldenCases[0]
-	res, err := synth.Build(tc.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := res.Models[synth.ModelCombined]
-	st, err := clip.Discover(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := synthSource(t, tc.cfg) // Build works on copies of it
 	for _, name := range TrainPipeline {
 		t.Run(name, func(t *testing.T) {
-			src := &SourceModel{Model: m, Structure: st} // Build works on copies
 			var dumped, after bytes.Buffer
 			opts := tc.opts()
 			opts.DumpAfter, opts.DumpTo = name, &dumped

@@ -19,6 +19,7 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/internal/atomicfile"
 	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/runtime"
@@ -1121,7 +1122,7 @@ func truncateMetrics(path string, step, epoch int) error {
 			keep.WriteByte('\n')
 		}
 	}
-	return writeFileAtomic(path, keep.Bytes())
+	return atomicfile.Write(path, keep.Bytes())
 }
 
 func writeRecord(w io.Writer, rec map[string]any) {
