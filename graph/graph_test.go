@@ -218,23 +218,6 @@ func golden(t *testing.T, name string, got []byte) {
 	testenv.Golden(t, filepath.Join("testdata", name), got)
 }
 
-func TestHalfConversion(t *testing.T) {
-	for _, f := range []float32{0, 1, -2.5, 65504, 6.1035156e-05, 5.9604645e-08, 0.1, 3.14159} {
-		h := Float32ToHalf(f)
-		back := HalfToFloat32(h)
-		rel := (back - f) / f
-		if f == 0 {
-			rel = back
-		}
-		if rel > 1e-3 || rel < -1e-3 {
-			t.Errorf("%g -> %#04x -> %g", f, h, back)
-		}
-	}
-	if Float32ToHalf(1e6) != 0x7c00 {
-		t.Error("overflow must give +inf")
-	}
-}
-
 func TestTensorAccessors(t *testing.T) {
 	tt := FromInt64([]int64{2}, []int64{-3, 7})
 	v, err := tt.Int64s()

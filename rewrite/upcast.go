@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/skipgraph/skipgraph/graph"
+	"github.com/skipgraph/skipgraph/tensorio"
 )
 
 // UpcastFloat16 is the pass form of UpcastToFloat32. Its result (ResultOf) is the map of
@@ -86,9 +87,9 @@ func toFloat32(t *graph.Tensor) *graph.Tensor {
 		h := binary.LittleEndian.Uint16(raw[2*i:])
 		var f float32
 		if t.DType == graph.BFloat16 {
-			f = math.Float32frombits(uint32(h) << 16)
+			f = tensorio.BFloat16ToFloat32(h)
 		} else {
-			f = graph.HalfToFloat32(h)
+			f = tensorio.Float16ToFloat32(h)
 		}
 		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
 	}
