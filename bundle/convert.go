@@ -222,7 +222,7 @@ func Plan(ctx context.Context, src *SourceModel, specs []StrategySpec) (*strateg
 		if err != nil {
 			return nil, nil, fmt.Errorf("strategy %s: %w", info.Name, err)
 		}
-		if err := validatePlan(src, p); err != nil {
+		if err := validatePlan(src, skel, p); err != nil {
 			return nil, nil, fmt.Errorf("strategy %s returned an invalid plan: %w", info.Name, err)
 		}
 		plan.Merge(p)
@@ -238,27 +238,18 @@ func Plan(ctx context.Context, src *SourceModel, specs []StrategySpec) (*strateg
 	return plan, records, nil
 }
 
-// validatePlan checks every name a plan refers to against the full graph.
-func validatePlan(src *SourceModel, p *strategy.Plan) error {
-	if p == nil {
-		return fmt.Errorf("no plan")
+// validatePlan checks a plan against the model: the names it refers to (strategy.CheckPlan, on
+// the skeleton of the full graph), then what only the full graph shows: trained and frozen
+// parameters are floating point, host passes are ones the host runs, patch operators exist at
+// the model's opset.
+func validatePlan(src *SourceModel, skel *strategy.Skeleton, p *strategy.Plan) error {
+	if err := strategy.CheckPlan(skel, p); err != nil {
+		return err
 	}
 	g := src.Model.Graph
 	for _, name := range append(append([]string(nil), p.Freeze...), p.Train...) {
-		v := g.Value(name)
-		if v == nil || v.Const == nil {
-			return fmt.Errorf("parameter %q is not an initializer of the model", name)
-		}
-		if !v.Const.DType.IsFloat() {
+		if v := g.Value(name); !v.Const.DType.IsFloat() {
 			return fmt.Errorf("parameter %q is %s, not floating point", name, v.Const.DType)
-		}
-	}
-	for _, bd := range p.StopGradients {
-		if g.Value(bd.Value) == nil {
-			return fmt.Errorf("stop-gradient boundary %q is not a value of the model", bd.Value)
-		}
-		if bd.Tower != "vision" && bd.Tower != "text" {
-			return fmt.Errorf("stop-gradient boundary %q: tower %q is not vision or text", bd.Value, bd.Tower)
 		}
 	}
 	for _, pc := range p.Passes {
@@ -267,47 +258,12 @@ func validatePlan(src *SourceModel, p *strategy.Plan) error {
 		}
 	}
 	if p.Patch != nil {
-		if err := checkPatchOps(src, p.Patch); err != nil {
-			return err
-		}
-		for _, n := range p.Patch.Nodes {
-			for _, in := range n.Inputs {
-				if in != "" && g.Value(in) == nil && !patchDefines(p.Patch, in) {
-					return fmt.Errorf("patch node %q reads %q, which does not exist", n.Name, in)
-				}
-			}
-			for _, o := range n.Outputs {
-				if g.Value(o) != nil {
-					return fmt.Errorf("patch node %q would redefine existing value %q", n.Name, o)
-				}
-			}
-			if n.Domain != "" && n.Domain != "ai.onnx" {
-				return fmt.Errorf("patch node %q uses domain %q; only standard ONNX ops may be added", n.Name, n.Domain)
-			}
-		}
-		for _, rw := range p.Patch.Rewire {
-			if findNode(g, rw.Node) == nil {
-				return fmt.Errorf("patch rewires node %q, which does not exist", rw.Node)
-			}
-			if g.Value(rw.Value) == nil && !patchDefines(p.Patch, rw.Value) {
-				return fmt.Errorf("patch rewires node %q to %q, which does not exist", rw.Node, rw.Value)
-			}
-		}
+		return checkPatchOps(src, p.Patch)
 	}
 	return nil
 }
 
-func patchDefines(p *strategy.Patch, name string) bool {
-	for _, n := range p.Nodes {
-		for _, o := range n.Outputs {
-			if o == name {
-				return true
-			}
-		}
-	}
-	return false
-}
-
+// findNode returns the node a plan names (by clip.NodeRef, or by its name).
 func findNode(g *graph.Graph, ref string) *graph.Node {
 	for _, n := range g.Nodes() {
 		if clip.NodeRef(n) == ref || (n.Name != "" && n.Name == ref) {
