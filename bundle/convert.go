@@ -239,10 +239,16 @@ func Plan(ctx context.Context, src *SourceModel, specs []StrategySpec) (*strateg
 }
 
 // validatePlan checks a plan against the model: the names it refers to (strategy.CheckPlan, on
-// the skeleton of the full graph), then what only the full graph shows: trained and frozen
-// parameters are floating point, host passes are ones the host runs, patch operators exist at
-// the model's opset.
+// the skeleton of the full graph) and what only the full graph shows: patch operators exist at
+// the model's opset, trained and frozen parameters are floating point, host passes are ones the
+// host runs.
 func validatePlan(src *SourceModel, skel *strategy.Skeleton, p *strategy.Plan) error {
+	if p != nil {
+		// first, so that an operator ONNX lacks is reported as the input error it is
+		if err := checkPatchOps(src, p.Patch); err != nil {
+			return err
+		}
+	}
 	if err := strategy.CheckPlan(skel, p); err != nil {
 		return err
 	}
@@ -256,9 +262,6 @@ func validatePlan(src *SourceModel, skel *strategy.Skeleton, p *strategy.Plan) e
 		if pc.Name != classsel.PassName {
 			return fmt.Errorf("unknown host pass %q (the host runs: %s)", pc.Name, classsel.PassName)
 		}
-	}
-	if p.Patch != nil {
-		return checkPatchOps(src, p.Patch)
 	}
 	return nil
 }
