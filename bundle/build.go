@@ -3,15 +3,11 @@ package bundle
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/rewrite"
-	"github.com/skipgraph/skipgraph/rewrite/grad"
-	"github.com/skipgraph/skipgraph/strategy"
 )
 
 // CSkipClassesOutput is the train-step output listing the class ids kept at that step.
@@ -49,7 +45,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 		Optimizer:  opts.Optimizer,
 		LRGroups:   map[string]float64{},
 		LogitScale: st.Head.LogitScale.Value,
-		Graphs:     map[string]*GraphRecord{},
+		Graphs:     map[GraphKey]*GraphRecord{},
 	}
 	for k, v := range DefaultLR {
 		man.LRGroups[k] = v
@@ -58,7 +54,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 		man.LRGroups[k] = v
 	}
 
-	trainable := trainableSet(st, plan)
+	trainable := plan.Trainable(st)
 	if len(trainable) == 0 {
 		return nil, errs.Input("the strategies leave no parameter to train")
 	}
@@ -74,7 +70,7 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 	}
 	describeInputs(man, src.Model, st)
 
-	built := &Built{Manifest: man, Graphs: map[string]*graph.Model{}, src: src}
+	built := &Built{Manifest: man, Graphs: map[GraphKey]*graph.Model{}, src: src}
 	cuts := map[string]*graph.Value{}
 	for _, bd := range plan.StopGradients {
 		if bd.Cache {
@@ -95,54 +91,30 @@ func Build(ctx context.Context, src *SourceModel, opts Options) (*Built, error) 
 		man.Towers = append(man.Towers, rec)
 	}
 
-	if len(cuts) > 0 {
-		logf("building %s (frozen prefix)", FeaturesFile)
-		fm, err := buildFeatures(src, cuts)
+	env := &buildEnv{src: src, plan: plan, trainable: trainable, cuts: cuts, man: man, opts: opts}
+	for _, p := range Pipelines {
+		if p.Graph == SourceGraph || (p.Graph == GraphFeatures && len(cuts) == 0) {
+			continue // the source is prepared by LoadSource; nothing frozen: no features graph
+		}
+		switch p.Graph {
+		case GraphFeatures:
+			logf("building %s (frozen prefix)", p.File)
+		case GraphTrainStep:
+			logf("building %s (backward pass, %s optimizer)", p.File, opts.Optimizer.Kind)
+		default:
+			logf("building %s", p.File)
+		}
+		m, c, err := runPipeline(p.Graph, env)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", FeaturesFile, err)
+			return nil, fmt.Errorf("%s: %w", p.File, err)
 		}
-		built.Graphs["features"] = fm
-		man.Graphs["features"] = describe(FeaturesFile, fm, man)
+		if p.Graph == GraphTrainStep {
+			man.CSkip = result[*gatherResult](c, ClassGather).record
+		}
+		built.Graphs[p.Graph] = m
+		man.Graphs[p.Graph] = describe(p.File, m, man, env.io)
 	}
-
-	logf("building %s", EvalFile)
-	em, err := buildEval(src, trainable)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", EvalFile, err)
-	}
-	built.Graphs["eval"] = em
-	man.Graphs["eval"] = describe(EvalFile, em, man)
-
-	logf("building %s (backward pass, %s optimizer)", TrainStepFile, opts.Optimizer.Kind)
-	tm, cs, err := buildTrainStep(src, plan, trainable, cuts, man, opts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", TrainStepFile, err)
-	}
-	man.CSkip = cs
-	built.Graphs["train_step"] = tm
-	man.Graphs["train_step"] = describe(TrainStepFile, tm, man)
 	return built, nil
-}
-
-// trainableSet applies the plan's Freeze and Train lists to the discovered parameters: every
-// parameter but the logit scale trains unless frozen; Train adds parameters (the logit scale
-// too) that no plan freezes, and Freeze wins when both lists name one.
-func trainableSet(st *clip.Structure, plan *strategy.Plan) map[string]bool {
-	set := map[string]bool{}
-	for _, p := range st.Params {
-		if p.Role != clip.RoleLogitScale {
-			set[p.Initializer] = true
-		}
-	}
-	for _, name := range plan.Freeze {
-		delete(set, name)
-	}
-	for _, name := range plan.Train {
-		if !slices.Contains(plan.Freeze, name) {
-			set[name] = true
-		}
-	}
-	return set
 }
 
 // groupOf is a parameter's LR group: its tower.
@@ -267,67 +239,6 @@ func stateType(m *graph.Model, t *clip.Tower) graph.Type {
 	return graph.Type{Elem: graph.Float, Shape: dims, HasShape: true}
 }
 
-// buildFeatures keeps the frozen prefix: the source's inputs to the cached boundary states.
-func buildFeatures(src *SourceModel, cuts map[string]*graph.Value) (*graph.Model, error) {
-	m := src.Model.Clone()
-	var outs []rewrite.CutPoint
-	for _, tower := range slices.Sorted(maps.Keys(cuts)) {
-		v := m.Graph.Value(cuts[tower].Name)
-		outs = append(outs, rewrite.CutPoint{Value: v, Name: stateName(tower), Type: stateType(src.Model, src.Structure.Tower(clip.TowerKind(tower)))})
-	}
-	if err := rewrite.KeepOutputs(m.Graph, outs); err != nil {
-		return nil, err
-	}
-	return finish(m)
-}
-
-// buildEval is the full model with the trainable parameters as inputs that default to their
-// initial values (an input backed by an initializer).
-func buildEval(src *SourceModel, trainable map[string]bool) (*graph.Model, error) {
-	m := src.Model.Clone()
-	for _, v := range m.Graph.Initializers {
-		if trainable[v.Name] && !v.IsGraphInput() {
-			m.Graph.Inputs = append(m.Graph.Inputs, v)
-		}
-	}
-	return finish(m)
-}
-
-// finish lowers markers, removes dead code, sorts and verifies a graph about to be written.
-func finish(m *graph.Model) (*graph.Model, error) {
-	grad.LowerStopGradients(m)
-	if _, err := rewrite.EliminateDeadCode(m.Graph); err != nil {
-		return nil, err
-	}
-	if err := m.Graph.Sort(); err != nil {
-		return nil, err
-	}
-	if err := m.Graph.Verify(); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// buildTrainStep makes one optimizer step: from the cached states (or the raw inputs), through
-// the trainable suffix, the loss, the backward pass and the optimizer. It runs TrainPipeline
-// through a rewrite.Manager, which verifies the graph after every pass that changed it and can
-// dump it after any of them (Options.DumpAfter).
-func buildTrainStep(src *SourceModel, plan *strategy.Plan, trainable map[string]bool, cuts map[string]*graph.Value, man *Manifest, opts Options) (*graph.Model, *CSkipRecord, error) {
-	m := src.Model.Clone()
-	ts := &trainState{src: src, plan: plan, trainable: trainable, cuts: cuts, man: man, opts: opts}
-	mgr := rewrite.NewManager()
-	for _, name := range TrainPipeline {
-		if err := mgr.Add(name, rewrite.Args{"state": ts}); err != nil {
-			return nil, nil, err
-		}
-	}
-	mgr.DumpAfter, mgr.DumpTo, mgr.Logf = opts.DumpAfter, opts.DumpTo, opts.Logf
-	if _, err := mgr.Run(m); err != nil {
-		return nil, nil, err
-	}
-	return m, ts.cskip, nil
-}
-
 // castParam makes a float32 master input feed the nodes that read a parameter of another dtype.
 func castParam(g *graph.Graph, v *graph.Value, dt graph.DType) error {
 	uses := v.Uses()
@@ -337,15 +248,4 @@ func castParam(g *graph.Graph, v *graph.Value, dt graph.DType) error {
 		u.Node.SetInput(u.Index, c)
 	}
 	return g.Sort()
-}
-
-// groupsOf lists the LR groups of the trainable parameters.
-func groupsOf(man *Manifest) []string {
-	set := map[string]bool{}
-	for _, p := range man.Parameters {
-		if p.Trainable {
-			set[p.Group] = true
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -21,8 +20,8 @@ import (
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
 	"github.com/skipgraph/skipgraph/internal/safeio"
-	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/rewrite/grad"
 	"github.com/skipgraph/skipgraph/strategy"
 )
@@ -51,6 +50,9 @@ type Options struct {
 	LossScaling bool
 	// Force replaces an existing output directory.
 	Force bool
+	// AfterPass, when set, is called after every pass of every pipeline with the graph's key
+	// (Pipelines) and the model as that pass left it.
+	AfterPass func(graphKey GraphKey, p *rewrite.Pass, m *graph.Model) error
 	// DumpAfter names a pass after which the train graph is dumped to DumpTo.
 	DumpAfter string
 	DumpTo    io.Writer
@@ -85,7 +87,7 @@ type SourceModel struct {
 func LoadSource(path string) (*SourceModel, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, errs.Input("%s: %v", path, pathCause(err))
+		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
 	}
 	if st.IsDir() {
 		if v, t, ok := findSplit(path); ok {
@@ -105,7 +107,10 @@ func LoadSource(path string) (*SourceModel, error) {
 	if err := checkOps(m, path); err != nil {
 		return nil, err
 	}
-	dtypes := rewrite.UpcastToFloat32(m)
+	dtypes, err := upcastSource(m, path)
+	if err != nil {
+		return nil, err
+	}
 	s, err := clip.Discover(m)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -151,7 +156,7 @@ func hashInBackground(paths ...string) func() ([]SourceFile, error) {
 func hashFile(path string) (SourceFile, error) {
 	f, err := safeio.Open(path)
 	if err != nil {
-		return SourceFile{}, errs.Input("%s: %v", path, pathCause(err))
+		return SourceFile{}, errs.Input("%s: %v", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -196,7 +201,7 @@ func Convert(ctx context.Context, src *SourceModel, dir string, opts Options) (*
 type Built struct {
 	Manifest *Manifest
 	// Graphs by manifest key: features (may be absent), train_step, eval.
-	Graphs map[string]*graph.Model
+	Graphs map[GraphKey]*graph.Model
 
 	src *SourceModel
 }
@@ -217,7 +222,7 @@ func Plan(ctx context.Context, src *SourceModel, specs []StrategySpec) (*strateg
 		if err != nil {
 			return nil, nil, fmt.Errorf("strategy %s: %w", info.Name, err)
 		}
-		if err := validatePlan(src, p); err != nil {
+		if err := validatePlan(src, skel, p); err != nil {
 			return nil, nil, fmt.Errorf("strategy %s returned an invalid plan: %w", info.Name, err)
 		}
 		plan.Merge(p)
@@ -233,76 +238,35 @@ func Plan(ctx context.Context, src *SourceModel, specs []StrategySpec) (*strateg
 	return plan, records, nil
 }
 
-// validatePlan checks every name a plan refers to against the full graph.
-func validatePlan(src *SourceModel, p *strategy.Plan) error {
-	if p == nil {
-		return fmt.Errorf("no plan")
-	}
-	g := src.Model.Graph
-	for _, name := range append(append([]string(nil), p.Freeze...), p.Train...) {
-		v := g.Value(name)
-		if v == nil || v.Const == nil {
-			return fmt.Errorf("parameter %q is not an initializer of the model", name)
-		}
-		if !v.Const.DType.IsFloat() {
-			return fmt.Errorf("parameter %q is %s, not floating point", name, v.Const.DType)
-		}
-	}
-	for _, bd := range p.StopGradients {
-		if g.Value(bd.Value) == nil {
-			return fmt.Errorf("stop-gradient boundary %q is not a value of the model", bd.Value)
-		}
-		if bd.Tower != "vision" && bd.Tower != "text" {
-			return fmt.Errorf("stop-gradient boundary %q: tower %q is not vision or text", bd.Value, bd.Tower)
-		}
-	}
-	for _, pc := range p.Passes {
-		if pc.Name != cskip.PassName {
-			return fmt.Errorf("unknown host pass %q (the host runs: %s)", pc.Name, cskip.PassName)
-		}
-	}
-	if p.Patch != nil {
+// validatePlan checks a plan against the model: the names it refers to (strategy.CheckPlan, on
+// the skeleton of the full graph) and what only the full graph shows: patch operators exist at
+// the model's opset, trained and frozen parameters are floating point, host passes are ones the
+// host runs.
+func validatePlan(src *SourceModel, skel *strategy.Skeleton, p *strategy.Plan) error {
+	if p != nil {
+		// first, so that an operator ONNX lacks is reported as the input error it is
 		if err := checkPatchOps(src, p.Patch); err != nil {
 			return err
 		}
-		for _, n := range p.Patch.Nodes {
-			for _, in := range n.Inputs {
-				if in != "" && g.Value(in) == nil && !patchDefines(p.Patch, in) {
-					return fmt.Errorf("patch node %q reads %q, which does not exist", n.Name, in)
-				}
-			}
-			for _, o := range n.Outputs {
-				if g.Value(o) != nil {
-					return fmt.Errorf("patch node %q would redefine existing value %q", n.Name, o)
-				}
-			}
-			if n.Domain != "" && n.Domain != "ai.onnx" {
-				return fmt.Errorf("patch node %q uses domain %q; only standard ONNX ops may be added", n.Name, n.Domain)
-			}
+	}
+	if err := strategy.CheckPlan(skel, p); err != nil {
+		return err
+	}
+	g := src.Model.Graph
+	for _, name := range append(append([]string(nil), p.Freeze...), p.Train...) {
+		if v := g.Value(name); !v.Const.DType.IsFloat() {
+			return fmt.Errorf("parameter %q is %s, not floating point", name, v.Const.DType)
 		}
-		for _, rw := range p.Patch.Rewire {
-			if findNode(g, rw.Node) == nil {
-				return fmt.Errorf("patch rewires node %q, which does not exist", rw.Node)
-			}
-			if g.Value(rw.Value) == nil && !patchDefines(p.Patch, rw.Value) {
-				return fmt.Errorf("patch rewires node %q to %q, which does not exist", rw.Node, rw.Value)
-			}
+	}
+	for _, pc := range p.Passes {
+		if pc.Name != classsel.PassName {
+			return fmt.Errorf("unknown host pass %q (the host runs: %s)", pc.Name, classsel.PassName)
 		}
 	}
 	return nil
 }
 
-func patchDefines(p *strategy.Patch, name string) bool {
-	for _, n := range p.Nodes {
-		for _, o := range n.Outputs {
-			if o == name {
-				return true
-			}
-		}
-	}
-	return false
-}
-
+// findNode returns the node a plan names (by clip.NodeRef, or by its name).
 func findNode(g *graph.Graph, ref string) *graph.Node {
 	for _, n := range g.Nodes() {
 		if clip.NodeRef(n) == ref || (n.Name != "" && n.Name == ref) {
@@ -402,7 +366,7 @@ func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 func (b *Built) Write(dir string) error {
 	td, err := safeio.NewTempDir(dir)
 	if err != nil {
-		return errs.Input("cannot write beside %s: %v", dir, pathCause(err))
+		return errs.Input("cannot write beside %s: %v", dir, safeio.PathCause(err))
 	}
 	defer td.Abort()
 	tmp := td.Path
@@ -433,13 +397,3 @@ func (b *Built) Write(dir string) error {
 
 // joinNames renders a list of names for messages.
 func joinNames(names []string) string { return strings.Join(names, ", ") }
-
-// pathCause drops the operation and path that an *os.PathError repeats, for messages that name
-// the path already: "model.onnx: no such file or directory".
-func pathCause(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

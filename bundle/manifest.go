@@ -44,7 +44,7 @@ type Manifest struct {
 	// Parameters lists every parameter found in the source.
 	Parameters []ParamRecord `json:"parameters"`
 	// Graphs describes each graph file of the bundle.
-	Graphs map[string]*GraphRecord `json:"graphs"`
+	Graphs map[GraphKey]*GraphRecord `json:"graphs"`
 	// Text describes the text inputs (context length, end-of-text token).
 	Text *TextRecord `json:"text,omitempty"`
 	// Vision describes the image input.
@@ -127,10 +127,11 @@ type GraphRecord struct {
 type IORecord struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
-	// Role is one of: image, text_input, state, param, optimizer_state, labels, lr, step,
+	// Role says what it is for (the Role constants): image, text_input, state, param,
+	// optimizer_state, labels, lr, step,
 	// cskip_prototypes, cskip_k, cskip_tail, loss_scale (inputs); loss, param_next,
 	// state_next, grad, logits, embeds, state, loss_scale_next (outputs).
-	Role string `json:"role"`
+	Role Role `json:"role"`
 	// Origin says where an input's value comes from, or what an output is.
 	Origin string `json:"origin"`
 	// Param is the parameter an input/output belongs to (param, optimizer_state, *_next, grad).
@@ -174,7 +175,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 		if os.IsNotExist(err) {
 			return nil, errs.Input("%s: not a skipgraph bundle (no %s); make one with 'skipgraph convert MODEL -o %s'", dir, ManifestFile, dir)
 		}
-		return nil, errs.Input("%s: %v", path, pathCause(err))
+		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
 	}
 	m, err := ParseManifest(path, b)
 	if err != nil {
@@ -208,7 +209,7 @@ func ParseManifest(path string, b []byte) (*Manifest, error) {
 func Recognise(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return pathCause(err)
+		return safeio.PathCause(err)
 	}
 	b, err := safeio.ReadFile(filepath.Join(dir, ManifestFile))
 	if err != nil {
@@ -249,10 +250,10 @@ func (m *Manifest) checkFiles(dir string) error {
 		case err != nil && p == "":
 			return errs.Input("%s: graph %s file %q %v; a bundle's files lie in its folder: convert the model again", filepath.Join(dir, ManifestFile), key, g.File, err)
 		case err != nil:
-			return errs.Input("%s: %v", p, pathCause(err))
+			return errs.Input("%s: %v", p, safeio.PathCause(err))
 		}
 		if err := safeio.CheckRegular(p); err != nil {
-			return errs.Input("%s: %v", p, pathCause(err))
+			return errs.Input("%s: %v", p, safeio.PathCause(err))
 		}
 	}
 	return nil
@@ -280,10 +281,20 @@ func (m *Manifest) Trainable() []*ParamRecord {
 }
 
 // Graph returns the record of a graph file by key (features, train_step, eval), or an error.
-func (m *Manifest) Graph(key string) (*GraphRecord, error) {
+func (m *Manifest) Graph(key GraphKey) (*GraphRecord, error) {
 	g := m.Graphs[key]
 	if g == nil {
 		return nil, errs.Input("the bundle has no %s graph; convert the model again", key)
 	}
 	return g, nil
+}
+
+// TrainedGroups lists the LR groups of the trainable parameters, sorted: the train step's
+// lr.<group> inputs.
+func (m *Manifest) TrainedGroups() []string {
+	set := map[string]bool{}
+	for _, p := range m.Trainable() {
+		set[p.Group] = true
+	}
+	return slices.Sorted(maps.Keys(set))
 }

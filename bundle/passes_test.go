@@ -10,10 +10,6 @@ import (
 // TestRaiseOpsetReportsChange checks that raise-opset says it changed the model exactly when it
 // raised the opset, so the manager's graph check runs after it.
 func TestRaiseOpsetReportsChange(t *testing.T) {
-	p, ok := rewrite.Lookup("raise-opset")
-	if !ok {
-		t.Fatal("raise-opset is not registered")
-	}
 	for _, tc := range []struct {
 		opset   int
 		want    int64
@@ -30,8 +26,8 @@ func TestRaiseOpsetReportsChange(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := res.Models[synth.ModelCombined]
-		c := &rewrite.Context{Model: m, State: map[string]any{}, Logf: func(string, ...any) {}}
-		changed, err := p.Run(c, rewrite.Args{"state": &trainState{}})
+		c := &rewrite.Context{Model: m, Logf: func(string, ...any) {}}
+		changed, err := RaiseOpset.Run(c)
 		if err != nil {
 			t.Fatalf("opset %d: %v", tc.opset, err)
 		}

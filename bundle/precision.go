@@ -87,7 +87,7 @@ var anyTypeOps = map[string]bool{"Shape": true, "Size": true}
 // lowerPrecision rewrites the forward and backward compute of g to dt (see the comment at the
 // top of the file). keep lists nodes that stay float32 whatever their op. grads are rewired to
 // float32 casts of the low-precision gradients. It returns the number of casts it added.
-func lowerPrecision(g *graph.Graph, dt graph.DType, keep map[*graph.Node]bool, grads map[*graph.Value]*graph.Value) (int, error) {
+func lowerPrecision(g *graph.Graph, dt graph.DType, keep map[*graph.Node]bool, params []*graph.Value, grads map[*graph.Value]*graph.Value) (int, error) {
 	if dt == graph.Float {
 		return 0, nil
 	}
@@ -235,7 +235,8 @@ func lowerPrecision(g *graph.Graph, dt graph.DType, keep map[*graph.Node]bool, g
 		}
 		g.Outputs[i] = c
 	}
-	for p, gv := range grads {
+	for _, p := range params { // in the parameters' order, so that the written graph is the same each run
+		gv := grads[p]
 		if gv == nil {
 			continue
 		}

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -47,7 +47,7 @@ func RandomInputs(r *rand.Rand, man *Manifest, images, classes int) map[string]*
 	}
 	d["labels"], _ = tensorio.FromSlice([]int64{int64(images)}, lab)
 	if man.CSkip != nil {
-		cfg := cskip.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
+		cfg := classsel.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
 		embed := man.embedWidth()
 		pv := make([]float32, int64(classes)*embed)
 		for i := range pv {

@@ -39,11 +39,18 @@ func nonZeros(g *graph.Graph) []string {
 // with its structure discovered.
 func vitB16Source(tb testing.TB, style string) *SourceModel {
 	tb.Helper()
-	res, err := synth.Build(synth.Config{Style: style, Size: "vit-b-16", Opset: 17})
+	return synthSource(tb, synth.Config{Style: style, Size: "vit-b-16", Opset: 17})
+}
+
+// synthSource builds a synthetic combined export and discovers its structure, as LoadSource
+// would (without reading a file).
+func synthSource(tb testing.TB, cfg synth.Config) *SourceModel {
+	tb.Helper()
+	res, err := synth.Build(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m := res.Models["model.onnx"]
+	m := res.Models[synth.ModelCombined]
 	st, err := clip.Discover(m)
 	if err != nil {
 		tb.Fatal(err)

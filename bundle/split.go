@@ -9,7 +9,6 @@ import (
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
-	"github.com/skipgraph/skipgraph/rewrite"
 )
 
 // Split export file names (the transformers.js layout).
@@ -52,7 +51,14 @@ func loadSplit(visionPath, textPath string) (*SourceModel, error) {
 	if err := checkOps(tm, textPath); err != nil {
 		return nil, err
 	}
-	vdt, tdt := rewrite.UpcastToFloat32(vm), rewrite.UpcastToFloat32(tm)
+	vdt, err := upcastSource(vm, visionPath)
+	if err != nil {
+		return nil, err
+	}
+	tdt, err := upcastSource(tm, textPath)
+	if err != nil {
+		return nil, err
+	}
 	st, err := clip.DiscoverSplit(vm, tm)
 	if err != nil {
 		return nil, fmt.Errorf("%s + %s: %w", visionPath, textPath, err)

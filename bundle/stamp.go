@@ -29,7 +29,7 @@ const (
 
 // Stamp marks g as written by skipgraph: producer_name "skipgraph" with its version, and the
 // bundle's settings in metadata_props under the Meta* keys.
-func (m *Manifest) Stamp(g *graph.Model, which string) {
+func (m *Manifest) Stamp(g *graph.Model, which GraphKey) {
 	onnxio.SetProducer(g, Producer, version.Version)
 	js := func(v any) string {
 		b, err := json.Marshal(v)
@@ -39,7 +39,7 @@ func (m *Manifest) Stamp(g *graph.Model, which string) {
 		return string(b)
 	}
 	for _, kv := range [][2]string{
-		{MetaGraph, which},
+		{MetaGraph, string(which)},
 		{MetaFormat, m.Format},
 		{MetaStrategies, js(m.Strategies)},
 		{MetaOptimizer, js(m.Optimizer)},

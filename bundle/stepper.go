@@ -74,7 +74,7 @@ type Stepper struct {
 
 // hostRoles are the train-step input roles a resident Stepper leaves in host memory: small
 // values that change every step, which ORT copies to the device as the step starts.
-var hostRoles = map[string]bool{"labels": true, "lr": true, "step": true, "cskip_k": true, "cskip_tail": true}
+var hostRoles = map[Role]bool{RoleLabels: true, RoleLR: true, RoleStep: true, RoleCSkipK: true, RoleCSkipTail: true}
 
 // OpenStepper opens the bundle's train step with the given initial parameters (from
 // InitialParams, or a checkpoint) and optimizer state (nil for zeros).
@@ -139,13 +139,13 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 	for _, in := range rec.Inputs {
 		var t *tensorio.Tensor
 		switch in.Role {
-		case "param":
+		case RoleParam:
 			if t = params[in.Name]; t == nil {
 				s.Close()
 				return nil, fmt.Errorf("no initial value for parameter %s", in.Name)
 			}
 			t = t.Clone()
-		case "loss_scale":
+		case RoleLossScale:
 			if t = state[in.Name]; t != nil {
 				t = t.Clone()
 			} else {
@@ -155,7 +155,7 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 				}
 				t = tensorio.Scalar(float32(init))
 			}
-		case "optimizer_state":
+		case RoleOptimizerState:
 			if t = state[in.Name]; t != nil {
 				t = t.Clone()
 			} else if p := params[in.Param]; p != nil {
@@ -205,7 +205,7 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 			}
 		case "loss", "grad":
 			var shape []int64
-			if out.Role == "grad" {
+			if out.Role == RoleGrad {
 				pair, ok := pairs[out.Param]
 				if !ok {
 					s.Close()
@@ -215,7 +215,7 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 			}
 			t, _ := tensorio.New(tensorio.Float32, shape...)
 			var v *runtime.Value
-			if out.Role == "loss" {
+			if out.Role == RoleLoss {
 				v, err = runtime.NewValue(t) // the loss is read on the host every step
 			} else {
 				v, err = s.deviceValue(t, false)

@@ -8,8 +8,8 @@ import (
 	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
-	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/strategy"
 )
 
@@ -108,7 +108,7 @@ func (t *Tower) Part(name string) *Part {
 // CSkip is CSkip's effect on the text tower.
 type CSkip struct {
 	// Config is CSkip's configuration.
-	Config cskip.Config `json:"config"`
+	Config classsel.Config `json:"config"`
 	// K is the number of top classes kept.
 	K int `json:"k"`
 	// ExpectedTail is the expected number of tail classes kept (sum of the keep probabilities).
@@ -175,14 +175,14 @@ func Compute(st *clip.Structure, plan *strategy.Plan, s Settings) (*Estimate, er
 		plan = &strategy.Plan{}
 	}
 	e := &Estimate{Settings: s, StateSlots: len(s.Optimizer.OptimizerState())}
-	trainable := trainableSet(st, plan)
+	trainable := plan.Trainable(st)
 
 	textRows := float64(s.Classes)
 	for _, pc := range plan.Passes {
-		if pc.Name != cskip.PassName {
+		if pc.Name != classsel.PassName {
 			continue
 		}
-		cfg, err := cskip.ParseConfig(pc.Args)
+		cfg, err := classsel.ParseConfig(pc.Args)
 		if err != nil {
 			return nil, err
 		}
@@ -245,28 +245,6 @@ func Compute(st *clip.Structure, plan *strategy.Plan, s Settings) (*Estimate, er
 	}
 	e.Total.Add(e.Head)
 	return e, nil
-}
-
-// trainableSet is the host's rule (bundle.Build): everything but the logit scale, minus Freeze,
-// plus Train entries that Freeze does not name.
-func trainableSet(st *clip.Structure, plan *strategy.Plan) map[string]bool {
-	set := map[string]bool{}
-	for _, p := range st.Params {
-		if p.Role != clip.RoleLogitScale {
-			set[p.Initializer] = true
-		}
-	}
-	frozen := map[string]bool{}
-	for _, n := range plan.Freeze {
-		delete(set, n)
-		frozen[n] = true
-	}
-	for _, n := range plan.Train {
-		if !frozen[n] {
-			set[n] = true
-		}
-	}
-	return set
 }
 
 // counter holds what the per-tower walk needs.

@@ -14,7 +14,7 @@
 // boundary without a cache still runs its prefix forward in every step but nothing below it is
 // differentiated. The vision tower runs on R = B images. The text tower runs on R = C class
 // prompts, or with CSkip on R = K + T classes, K = min(ceil(ratio*C), max) and T the expected
-// tail size, the sum of the tail keep probabilities (cskip.Config).
+// tail size, the sum of the tail keep probabilities (classsel.Config).
 //
 // # Notation
 //

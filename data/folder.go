@@ -1,7 +1,6 @@
 package data
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // Item is one image of a data set.
@@ -60,19 +61,11 @@ func IsImageFile(name string) bool {
 	return false
 }
 
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // classDirs lists the non-hidden sub-folders of dir, sorted.
 func classDirs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, unwrapPath(err))
+		return nil, fmt.Errorf("%s: %w", dir, safeio.PathCause(err))
 	}
 	var out []string
 	for _, e := range entries {
@@ -89,7 +82,7 @@ func images(dir string) ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, unwrapPath(err))
+			return fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 		}
 		if strings.HasPrefix(d.Name(), ".") && path != dir {
 			if d.IsDir() {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // FashionMNISTClasses are Fashion-MNIST's ten class names, by label.
@@ -35,7 +37,7 @@ const maxIDXBytes = 1 << 31
 func ReadIDX(path string) (*IDX, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)

@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"sync"
 
@@ -51,11 +50,7 @@ func LoadImage(path string) (*image.RGBA, error) {
 func (b *DecodeBudget) decode(path string, size int, use func(*image.RGBA) error) error {
 	f, err := safeio.Open(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	h, err := ReadImageHeader(f)

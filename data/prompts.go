@@ -43,7 +43,7 @@ func CheckTemplate(template string) error {
 func ReadTemplates(path string) ([]string, error) {
 	data, err := safeio.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -113,7 +113,7 @@ type ClassEntry struct {
 func ReadClasses(path string) ([]ClassEntry, error) {
 	data, err := safeio.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	var out []ClassEntry
 	seen := map[string]int{}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
 // SplitFilePattern is the name CoOp and Dassl give their published splits
@@ -55,7 +56,7 @@ type SplitFile struct {
 func ReadSplitFile(path string) (*SplitFile, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
@@ -144,7 +145,7 @@ func LoadSplitFile(path, root string) (*Splits, error) {
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
-		return nil, fmt.Errorf("data root %s: %w", root, unwrapPath(err))
+		return nil, fmt.Errorf("data root %s: %w", root, safeio.PathCause(err))
 	}
 	realRoot, _ = filepath.Abs(realRoot)
 	names := map[int]string{}
@@ -175,7 +176,7 @@ func LoadSplitFile(path, root string) (*Splits, error) {
 			full := filepath.Join(root, e.Path)
 			real, err := filepath.EvalSymlinks(full)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s[%d]: %s: %v", path, part.key, i, errs.Path(full), unwrapPath(err))
+				return nil, fmt.Errorf("%s: %s[%d]: %s: %v", path, part.key, i, errs.Path(full), safeio.PathCause(err))
 			}
 			real, _ = filepath.Abs(real)
 			if rel, err := filepath.Rel(realRoot, real); err != nil || !filepath.IsLocal(rel) {

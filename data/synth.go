@@ -76,7 +76,7 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 	// so a failure leaves no half-written data set.
 	td, err := safeio.NewTempDir(dir)
 	if err != nil {
-		return fmt.Errorf("cannot write beside %s: %w", dir, unwrapPath(err))
+		return fmt.Errorf("cannot write beside %s: %w", dir, safeio.PathCause(err))
 	}
 	defer td.Abort()
 	final := dir
@@ -85,7 +85,7 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 	for label, name := range names {
 		cdir := filepath.Join(dir, name)
 		if err := os.MkdirAll(cdir, 0o755); err != nil {
-			return fmt.Errorf("%s: %w", cdir, unwrapPath(err))
+			return fmt.Errorf("%s: %w", cdir, safeio.PathCause(err))
 		}
 		colour, shape, _ := strings.Cut(name, "_")
 		var rgb [3]float64
@@ -108,11 +108,11 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 	}
 	path := filepath.Join(dir, ClassesFile)
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	os.Remove(final) // an empty folder given as the destination
 	if err := td.Commit(); err != nil {
-		return fmt.Errorf("%s: %w", final, unwrapPath(err))
+		return fmt.Errorf("%s: %w", final, safeio.PathCause(err))
 	}
 	return nil
 }
@@ -120,7 +120,7 @@ func GenerateDataset(dir string, classes, perClass, size int, seed uint64) error
 func writePNG(path string, img image.Image) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	w := bufio.NewWriter(f)
 	err = png.Encode(w, img)

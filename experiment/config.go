@@ -22,6 +22,7 @@ import (
 
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/strategy"
 )
 
@@ -132,7 +133,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, errs.Input("%s: %v", path, unwrap(err))
+		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
 	}
 	return Parse(raw, path)
 }
@@ -305,11 +306,4 @@ func (c *Config) fingerprint() string {
 	b, _ := json.Marshal(fp{c.Model, c.Tokenizer, c.Protocol, c.Source, c.Templates, c.Strategies, c.Train, c.EvalBatch})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
-}
-
-func unwrap(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/internal/atomicfile"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/strategy"
 	"github.com/skipgraph/skipgraph/train"
 
@@ -102,7 +103,7 @@ func prepareOut(c *Config, out string) error {
 		return errs.Input("%s holds files but no %s; give an empty or new experiment folder", out, SettingsFile)
 	}
 	if err := os.MkdirAll(filepath.Join(out, JobsDir), 0o755); err != nil {
-		return errs.Input("cannot create %s: %v", out, unwrap(err))
+		return errs.Input("cannot create %s: %v", out, safeio.PathCause(err))
 	}
 	return atomicfile.WriteJSON(path, settings{Fingerprint: c.fingerprint(), Config: c})
 }
@@ -114,13 +115,13 @@ func (c *Config) checkData() error {
 		if st, err := os.Stat(d.Data); err != nil || !st.IsDir() {
 			why := "not a folder"
 			if err != nil {
-				why = unwrap(err).Error()
+				why = safeio.PathCause(err).Error()
 			}
 			return errs.Input("data set %s: %s: %s; fix its data: entry", d.Name, d.Data, why)
 		}
 		if d.SplitFile != "" {
 			if _, err := os.Stat(d.SplitFile); err != nil {
-				return errs.Input("data set %s: split file %s: %v; fix its split_file: entry", d.Name, d.SplitFile, unwrap(err))
+				return errs.Input("data set %s: split file %s: %v; fix its split_file: entry", d.Name, d.SplitFile, safeio.PathCause(err))
 			}
 		}
 	}

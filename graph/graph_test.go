@@ -3,14 +3,12 @@ package graph
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
+	"github.com/skipgraph/skipgraph/internal/testenv"
+)
 
 // mlp builds y = Relu(x @ W + b) -> ReduceSum, a small graph used across the tests.
 func mlp(t *testing.T) (*Graph, map[string]*Node) {
@@ -214,39 +212,10 @@ func TestDumpGolden(t *testing.T) {
 	golden(t, "mlp.golden", buf.Bytes())
 }
 
-// golden compares got with testdata/name, rewriting it under -update.
+// golden compares got with testdata/name (testenv.Golden; -update rewrites it).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
-
-func TestHalfConversion(t *testing.T) {
-	for _, f := range []float32{0, 1, -2.5, 65504, 6.1035156e-05, 5.9604645e-08, 0.1, 3.14159} {
-		h := Float32ToHalf(f)
-		back := HalfToFloat32(h)
-		rel := (back - f) / f
-		if f == 0 {
-			rel = back
-		}
-		if rel > 1e-3 || rel < -1e-3 {
-			t.Errorf("%g -> %#04x -> %g", f, h, back)
-		}
-	}
-	if Float32ToHalf(1e6) != 0x7c00 {
-		t.Error("overflow must give +inf")
-	}
+	testenv.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestTensorAccessors(t *testing.T) {

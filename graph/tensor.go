@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/skipgraph/skipgraph/tensorio"
 )
 
 // Tensor is an immutable constant: a weight, an initializer or a Constant node's value.
@@ -79,7 +81,7 @@ func ScalarFloat(dt DType, x float64) *Tensor {
 		return FromFloat64(nil, []float64{x})
 	case Float16:
 		b := make([]byte, 2)
-		binary.LittleEndian.PutUint16(b, Float32ToHalf(float32(x)))
+		binary.LittleEndian.PutUint16(b, tensorio.Float32ToFloat16(float32(x)))
 		return NewTensor(Float16, nil, b)
 	}
 	return FromFloat32(nil, []float32{float32(x)})
@@ -134,7 +136,7 @@ func (t *Tensor) Float32s() ([]float32, error) {
 		}
 	case Float16:
 		for i := range out {
-			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = tensorio.Float16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	default:
 		return nil, fmt.Errorf("tensor of %s is not floating point", t.DType)
@@ -194,65 +196,4 @@ func (t *Tensor) Int64s() ([]int64, error) {
 		return nil, fmt.Errorf("tensor of %s is not integer", t.DType)
 	}
 	return out, nil
-}
-
-// HalfToFloat32 converts IEEE 754 half-precision bits to float32.
-func HalfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0 && frac == 0:
-		return math.Float32frombits(sign)
-	case exp == 0:
-		// subnormal: normalise
-		e := uint32(127 - 15 + 1)
-		for frac&0x400 == 0 {
-			frac <<= 1
-			e--
-		}
-		frac &= 0x3ff
-		return math.Float32frombits(sign | e<<23 | frac<<13)
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
-}
-
-// Float32ToHalf converts a float32 to IEEE 754 half-precision bits, rounding to nearest even.
-func Float32ToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23&0xff) - 127 + 15
-	frac := b & 0x7fffff
-	switch {
-	case b&0x7fffffff == 0:
-		return sign
-	case int32(b>>23&0xff) == 0xff: // inf or nan
-		if frac != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	case exp >= 0x1f:
-		return sign | 0x7c00
-	case exp <= 0:
-		if exp < -10 {
-			return sign
-		}
-		frac |= 0x800000
-		shift := uint32(14 - exp)
-		h := frac >> shift
-		rem := frac & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(exp)<<10 | frac>>13
-	rem := frac & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++
-	}
-	return sign | uint16(h)
 }

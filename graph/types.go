@@ -4,68 +4,34 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/skipgraph/skipgraph/tensorio"
 )
 
-// DType is a tensor element type, numbered as ONNX's TensorProto.DataType.
-type DType int32
+// DType is a tensor element type, numbered as ONNX's TensorProto.DataType: tensorio's, so that
+// graphs and host tensors share one enum (String, Size, IsFloat).
+type DType = tensorio.DType
 
-// Element types, with ONNX's numbers.
+// Element types, with ONNX's numbers (ONNX's own spellings: Float is float32, Double float64).
 const (
-	Undefined  DType = 0
-	Float      DType = 1
-	Uint8      DType = 2
-	Int8       DType = 3
-	Uint16     DType = 4
-	Int16      DType = 5
-	Int32      DType = 6
-	Int64      DType = 7
-	String     DType = 8
-	Bool       DType = 9
-	Float16    DType = 10
-	Double     DType = 11
-	Uint32     DType = 12
-	Uint64     DType = 13
-	Complex64  DType = 14
-	Complex128 DType = 15
-	BFloat16   DType = 16
+	Undefined  = tensorio.Undefined
+	Float      = tensorio.Float32
+	Uint8      = tensorio.Uint8
+	Int8       = tensorio.Int8
+	Uint16     = tensorio.Uint16
+	Int16      = tensorio.Int16
+	Int32      = tensorio.Int32
+	Int64      = tensorio.Int64
+	String     = tensorio.String
+	Bool       = tensorio.Bool
+	Float16    = tensorio.Float16
+	Double     = tensorio.Float64
+	Uint32     = tensorio.Uint32
+	Uint64     = tensorio.Uint64
+	Complex64  = tensorio.Complex64
+	Complex128 = tensorio.Complex128
+	BFloat16   = tensorio.BFloat16
 )
-
-var dtypeNames = map[DType]string{
-	Undefined: "undefined", Float: "float32", Uint8: "uint8", Int8: "int8", Uint16: "uint16",
-	Int16: "int16", Int32: "int32", Int64: "int64", String: "string", Bool: "bool",
-	Float16: "float16", Double: "float64", Uint32: "uint32", Uint64: "uint64",
-	Complex64: "complex64", Complex128: "complex128", BFloat16: "bfloat16",
-}
-
-// String returns the numpy-style name of the type (float32, int64, ...).
-func (d DType) String() string {
-	if s, ok := dtypeNames[d]; ok {
-		return s
-	}
-	return "dtype(" + strconv.Itoa(int(d)) + ")"
-}
-
-// Size returns the size in bytes of one element, or 0 for variable-size or unknown types.
-func (d DType) Size() int {
-	switch d {
-	case Uint8, Int8, Bool:
-		return 1
-	case Uint16, Int16, Float16, BFloat16:
-		return 2
-	case Int32, Uint32, Float:
-		return 4
-	case Int64, Uint64, Double, Complex64:
-		return 8
-	case Complex128:
-		return 16
-	}
-	return 0
-}
-
-// IsFloat reports whether d is a floating-point type (the types gradients flow through).
-func (d DType) IsFloat() bool {
-	return d == Float || d == Double || d == Float16 || d == BFloat16
-}
 
 // Dim is one dimension of a shape: a known size (Param empty, Value >= 0), a symbolic size (Param
 // set), or unknown (Param empty, Value < 0).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/plugin/pluginpb"
+	"github.com/skipgraph/skipgraph/tensorio"
 )
 
 // TensorReader reads the values of a model's initializers in chunks.
@@ -181,7 +182,7 @@ func TensorFloat32s(ctx context.Context, req *Request, name string) ([]float32, 
 	case graph.Float16.String():
 		out := make([]float32, len(b)/2)
 		for i := range out {
-			out[i] = graph.HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = tensorio.Float16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 		return out, nil
 	case graph.Double.String():

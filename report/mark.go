@@ -6,7 +6,6 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
-	"io/fs"
 	"path/filepath"
 	"strings"
 
@@ -89,11 +88,7 @@ func RecogniseSVG(path string) error {
 func readHead(path string, n int) ([]byte, error) {
 	f, err := safeio.Open(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, pe.Err
-		}
-		return nil, err
+		return nil, safeio.PathCause(err)
 	}
 	defer f.Close()
 	head := make([]byte, n)

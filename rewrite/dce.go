@@ -11,7 +11,7 @@ var DCE = Register(&Pass{
 
 A node is live when one of its outputs is a graph output or an input of a live node. Dead nodes
 are removed together; unused initializers that are not graph inputs go too.`,
-	Run: func(c *Context, _ Args) (bool, error) { return EliminateDeadCode(c.Graph()) },
+	Run: func(c *Context) (bool, error) { return EliminateDeadCode(c.Graph()) },
 })
 
 // EliminateDeadCode removes dead nodes and unused initializers from g and reports whether it

@@ -1,9 +1,12 @@
-// Package rewrite runs graph transformations. A Pass is a value with a name, a doc and a run
-// function, kept in a registry; a Manager runs a pipeline of passes in an order whose rules are
-// data (Requires), verifies the graph after every pass that changed it, wraps errors with the
-// pass name, and can dump the graph after a named pass.
+// Package rewrite runs graph transformations. A Pass is a value, in the manner of go/analysis's
+// Analyzer: a name, a doc, the passes it requires, and a run function that may leave a typed
+// result for later passes (Context.SetResult, ResultOf) and reads the pipeline's input with
+// EnvOf. A Manager runs a pipeline of passes: it checks that every required pass runs earlier,
+// verifies the graph after every pass that changed it, wraps errors with the pass name, and can
+// dump the graph after a named pass.
 //
-// The built-in passes of skipgraph (dead-code elimination here; stop-gradient insertion, class
-// gather, backward, loss, optimizer, lowering and prefix/suffix split in the packages that own
-// them) register themselves with Register.
+// This package holds the passes every pipeline shares (upcast-float16, lower-stop-gradient, dce,
+// sort) and the graph surgery the others are made of (Cut, KeepOutputs, ClassGather,
+// AppendOptimizer). The bundle's passes and their order, one table, are in package bundle
+// (bundle.Pipelines); every pass registers itself (Register) so that Passes lists them all.
 package rewrite

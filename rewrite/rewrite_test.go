@@ -38,26 +38,26 @@ func TestDCE(t *testing.T) {
 }
 
 func TestManager(t *testing.T) {
-	breaker := &Pass{Name: "breaker", Doc: "leaves a dangling input", Run: func(c *Context, _ Args) (bool, error) {
+	breaker := &Pass{Name: "breaker", Doc: "leaves a dangling input", Run: func(c *Context) (bool, error) {
 		n := c.Graph().Nodes()[0]
 		n.SetInput(0, &graph.Value{Name: "ghost"})
 		return true, nil
 	}}
-	failing := &Pass{Name: "failing", Doc: "fails", Run: func(*Context, Args) (bool, error) {
+	failing := &Pass{Name: "failing", Doc: "fails", Run: func(*Context) (bool, error) {
 		return false, errors.New("boom")
 	}}
-	needsDCE := &Pass{Name: "late", Doc: "needs dce", Requires: []string{"dce"}, Run: func(*Context, Args) (bool, error) { return false, nil }}
+	needsDCE := &Pass{Name: "late", Doc: "needs dce", Requires: []*Pass{DCE}, Run: func(*Context) (bool, error) { return false, nil }}
 	cases := []struct {
 		name  string
-		steps []Step
+		steps []*Pass
 		dump  string
 		want  string
 	}{
-		{"ok", []Step{{Pass: DCE}, {Pass: needsDCE}}, "dce", ""},
-		{"order", []Step{{Pass: needsDCE}, {Pass: DCE}}, "", `pass "late" requires "dce"`},
-		{"wrapped", []Step{{Pass: failing}}, "", `pass "failing": boom`},
-		{"verified", []Step{{Pass: breaker}}, "", `pass "breaker" left an invalid graph`},
-		{"dump unknown", []Step{{Pass: DCE}}, "nope", `cannot dump after pass "nope"`},
+		{"ok", []*Pass{DCE, needsDCE}, "dce", ""},
+		{"order", []*Pass{needsDCE, DCE}, "", `pass "late" requires "dce"`},
+		{"wrapped", []*Pass{failing}, "", `pass "failing": boom`},
+		{"verified", []*Pass{breaker}, "", `pass "breaker" left an invalid graph`},
+		{"dump unknown", []*Pass{DCE}, "nope", `cannot dump after pass "nope"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,8 +85,34 @@ func TestRegistry(t *testing.T) {
 	if p, ok := Lookup("dce"); !ok || p != DCE {
 		t.Fatal("dce not registered")
 	}
-	m := &Manager{}
-	if err := m.Add("no-such-pass", nil); err == nil || !strings.Contains(err.Error(), "dce") {
-		t.Fatalf("Add unknown: %v", err)
+	if _, ok := Lookup("no-such-pass"); ok {
+		t.Fatal("Lookup found a pass that does not exist")
+	}
+}
+
+// TestResults checks that a pass's typed result reaches a later pass, and that the pipeline's
+// input reaches every pass.
+func TestResults(t *testing.T) {
+	type count struct{ nodes int }
+	counter := &Pass{Name: "count", Doc: "counts nodes", Run: func(c *Context) (bool, error) {
+		c.SetResult(&count{nodes: c.Graph().NumNodes()})
+		return false, nil
+	}}
+	var got []int
+	reader := &Pass{Name: "read", Doc: "reads the count", Requires: []*Pass{counter}, Run: func(c *Context) (bool, error) {
+		r, ok := ResultOf[*count](c, counter)
+		if !ok {
+			t.Fatal("no result from count")
+		}
+		got = append(got, r.nodes, EnvOf[int](c))
+		return false, nil
+	}}
+	m := NewManager(counter, DCE, counter, reader)
+	m.Env = 7
+	if _, err := m.Run(small(t)); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != 1 || got[1] != 7 {
+		t.Fatalf("reader saw %v, want [1 7] (the count after dce, the input)", got)
 	}
 }

@@ -12,7 +12,7 @@ import (
 var LowerStopGradient = Register(&Pass{
 	Name: "lower-stop-gradient",
 	Doc:  "replace skipgraph's StopGradient markers by Identity before a graph is written",
-	Run:  func(c *Context, _ Args) (bool, error) { return grad.LowerStopGradients(c.Model) > 0, nil },
+	Run:  func(c *Context) (bool, error) { return grad.LowerStopGradients(c.Model) > 0, nil },
 })
 
 // Cut replaces each cut point's value by a new graph input (the point's Name and Type), so that

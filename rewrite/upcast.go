@@ -5,17 +5,20 @@ import (
 	"math"
 
 	"github.com/skipgraph/skipgraph/graph"
+	"github.com/skipgraph/skipgraph/tensorio"
 )
 
-// UpcastFloat16 is the pass form of UpcastToFloat32.
+// UpcastFloat16 is the pass form of UpcastToFloat32. Its result (ResultOf) is the map of
+// converted initializers to their original dtype.
 var UpcastFloat16 = Register(&Pass{
 	Name: "upcast-float16",
 	Doc: `compute in float32: float16 and bfloat16 weights, constants, inputs, outputs and casts become float32
 
 Training keeps float32 master weights; export writes the trained weights back in the source's
 dtype. The pass leaves float32 and float64 alone.`,
-	Run: func(c *Context, _ Args) (bool, error) {
+	Run: func(c *Context) (bool, error) {
 		changed := UpcastToFloat32(c.Model)
+		c.SetResult(changed)
 		return len(changed) > 0, nil
 	},
 })
@@ -84,9 +87,9 @@ func toFloat32(t *graph.Tensor) *graph.Tensor {
 		h := binary.LittleEndian.Uint16(raw[2*i:])
 		var f float32
 		if t.DType == graph.BFloat16 {
-			f = math.Float32frombits(uint32(h) << 16)
+			f = tensorio.BFloat16ToFloat32(h)
 		} else {
-			f = graph.HalfToFloat32(h)
+			f = tensorio.Float16ToFloat32(h)
 		}
 		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
 	}

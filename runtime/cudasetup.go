@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/atomicfile"
 )
 
 // CUDA provider setup: the two provider libraries of ONNX Runtime's CUDA execution provider go
@@ -151,7 +152,7 @@ func SetupCUDA(c CUDASetup) (*CUDASetupResult, error) {
 	for _, name := range CUDAProviderFiles {
 		fmt.Fprintf(&lb, "%s  %s\n", res.SHA256[name], name)
 	}
-	if err := writeFileAtomic(lockPath, lb.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(lockPath, lb.Bytes()); err != nil {
 		return nil, err
 	}
 	res.Installed = true
@@ -407,32 +408,5 @@ func installFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	defer in.Close()
-	return atomicWrite(dst, mode, func(w io.Writer) error { _, err := io.Copy(w, in); return err })
-}
-
-// writeFileAtomic writes data to p through a temporary file and a rename.
-func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
-	return atomicWrite(p, mode, func(w io.Writer) error { _, err := w.Write(data); return err })
-}
-
-// atomicWrite writes p's content with fill into a temporary file beside p and renames it.
-func atomicWrite(p string, mode os.FileMode, fill func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*")
-	if err != nil {
-		return err
-	}
-	err = fill(tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.WriteFrom(dst, mode, func(w io.Writer) error { _, err := io.Copy(w, in); return err })
 }

@@ -1,8 +1,9 @@
 package runtime
 
 import (
-	"github.com/skipgraph/skipgraph/internal/testenv"
 	"testing"
+
+	"github.com/skipgraph/skipgraph/internal/testenv"
 
 	"github.com/skipgraph/skipgraph/graph/onnxio/onnxpb"
 	"github.com/skipgraph/skipgraph/tensorio"

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -9,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -33,13 +33,13 @@ type Session struct {
 // nil for the defaults.
 func NewSession(path string, opts *Options) (*Session, error) {
 	if st, err := os.Stat(path); err != nil {
-		return nil, errs.Input("model %s: %s", path, oneLine(unwrapPathErr(err)))
+		return nil, errs.Input("model %s: %s", path, oneLine(safeio.PathCause(err)))
 	} else if st.IsDir() {
 		return nil, errs.Input("model %s: is a directory, want an .onnx file", path)
 	}
 	ins, outs, err := readModelIO(path, nil)
 	if err != nil {
-		return nil, errs.Input("model %s: %s", path, oneLine(unwrapPathErr(err)))
+		return nil, errs.Input("model %s: %s", path, oneLine(safeio.PathCause(err)))
 	}
 	return newSession(path, path, nil, ins, outs, opts)
 }
@@ -58,14 +58,6 @@ func NewSessionFromBytes(name string, model []byte, opts *Options) (*Session, er
 		return nil, fmt.Errorf("model %s: %s", name, oneLine(err))
 	}
 	return newSession(name, "", model, ins, outs, opts)
-}
-
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 func newSession(name, path string, model []byte, ins, outs []IOInfo, opts *Options) (*Session, error) {

@@ -166,6 +166,30 @@ func (p *Plan) Merge(q *Plan) {
 	}
 }
 
+// Trainable applies the plan to the discovered parameters and returns the initializers that
+// train: every parameter but the logit scale trains unless Freeze names it; Train adds
+// parameters (the logit scale too) that Freeze does not name, so Freeze wins when both do. The
+// host (bundle) and the cost model both count with this one rule.
+func (p *Plan) Trainable(st *clip.Structure) map[string]bool {
+	set := map[string]bool{}
+	for _, q := range st.Params {
+		if q.Role != clip.RoleLogitScale {
+			set[q.Initializer] = true
+		}
+	}
+	frozen := map[string]bool{}
+	for _, name := range p.Freeze {
+		delete(set, name)
+		frozen[name] = true
+	}
+	for _, name := range p.Train {
+		if !frozen[name] {
+			set[name] = true
+		}
+	}
+	return set
+}
+
 var (
 	mu       sync.RWMutex
 	builtins = map[string]Strategy{}

@@ -2,9 +2,12 @@ package strategy
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph"
 )
@@ -74,5 +77,26 @@ func TestSkeleton(t *testing.T) {
 	}
 	if _, err := json.Marshal(s); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPlanTrainable(t *testing.T) {
+	st := &clip.Structure{Params: []*clip.Param{
+		{Initializer: "a"}, {Initializer: "b"}, {Initializer: "scale", Role: clip.RoleLogitScale},
+	}}
+	for _, tc := range []struct {
+		name string
+		plan Plan
+		want []string
+	}{
+		{"default", Plan{}, []string{"a", "b"}},
+		{"freeze", Plan{Freeze: []string{"a"}}, []string{"b"}},
+		{"train the scale", Plan{Train: []string{"scale"}}, []string{"a", "b", "scale"}},
+		{"freeze wins", Plan{Freeze: []string{"a", "scale"}, Train: []string{"a", "scale"}}, []string{"b"}},
+	} {
+		got := slices.Sorted(maps.Keys(tc.plan.Trainable(st)))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: trainable %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

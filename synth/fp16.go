@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/skipgraph/skipgraph/graph"
+	"github.com/skipgraph/skipgraph/tensorio"
 )
 
 // ToFloat16 turns a float32 export into a float16 one, as exporting a model after .half()
@@ -55,7 +56,7 @@ func halfTensor(t *graph.Tensor) *graph.Tensor {
 		// finite values beyond float16's range (the float32 minimum used for masks) become
 		// float16's own extremes, as torch.finfo(torch.float16).min in a half-precision trace
 		x = max(min(x, maxHalf), -maxHalf)
-		binary.LittleEndian.PutUint16(b[2*i:], graph.Float32ToHalf(x))
+		binary.LittleEndian.PutUint16(b[2*i:], tensorio.Float32ToFloat16(x))
 	}
 	return graph.NewTensor(graph.Float16, t.Dims, b)
 }

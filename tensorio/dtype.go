@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// DType is a tensor element type, numbered as ONNX's TensorProto.DataType.
+// DType is a tensor element type, numbered as ONNX's TensorProto.DataType: the one element-type
+// enum of skipgraph (graph.DType is this type).
 type DType int32
 
 // Element types. The numbers are ONNX TensorProto.DataType values.
@@ -24,7 +25,15 @@ const (
 	Uint32    DType = 12 // uint32, Data is []uint32
 	Uint64    DType = 13 // uint64, Data is []uint64
 	BFloat16  DType = 16 // bfloat16, Data is []uint16 holding the bits
+
+	// Types of ONNX graphs that host tensors do not hold (Valid is false).
+	String     DType = 8  // string
+	Complex64  DType = 14 // complex64
+	Complex128 DType = 15 // complex128
 )
+
+// unsupportedNames name the ONNX types host tensors do not hold.
+var unsupportedNames = map[DType]string{String: "string", Complex64: "complex64", Complex128: "complex128"}
 
 var dtypeNames = map[DType]string{
 	Float32: "float32", Uint8: "uint8", Int8: "int8", Uint16: "uint16", Int16: "int16",
@@ -35,6 +44,9 @@ var dtypeNames = map[DType]string{
 // String returns the NumPy-style name of d ("float32", "int64", "float16" ...).
 func (d DType) String() string {
 	if s, ok := dtypeNames[d]; ok {
+		return s
+	}
+	if s, ok := unsupportedNames[d]; ok {
 		return s
 	}
 	if d == Undefined {
@@ -49,7 +61,7 @@ func (d DType) Valid() bool {
 	return ok
 }
 
-// Size returns the size of one element in bytes, or 0 for an unsupported type.
+// Size returns the size of one element in bytes, or 0 for a variable-size or unknown type.
 func (d DType) Size() int {
 	switch d {
 	case Uint8, Int8, Bool:
@@ -58,8 +70,10 @@ func (d DType) Size() int {
 		return 2
 	case Float32, Int32, Uint32:
 		return 4
-	case Float64, Int64, Uint64:
+	case Float64, Int64, Uint64, Complex64:
 		return 8
+	case Complex128:
+		return 16
 	}
 	return 0
 }

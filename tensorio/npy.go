@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/skipgraph/skipgraph/internal/atomicfile"
 	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
@@ -375,28 +374,10 @@ func SaveNPY(path string, t *Tensor) error {
 }
 
 // WriteFileAtomic writes a file through write into a temporary file in path's folder and
-// renames it to path (mode 0644), so that a failure leaves no partial file behind.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
+// renames it to path (mode 0644), so that a failure leaves no partial file behind
+// (atomicfile.WriteFrom); errors name path.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.WriteFrom(path, 0o644, write); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil

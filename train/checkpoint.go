@@ -2,7 +2,6 @@ package train
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/atomicfile"
 	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -57,9 +57,8 @@ func SaveParams(path string, man *bundle.Manifest, ts map[string]*tensorio.Tenso
 func loadTorchFile(path string, man *bundle.Manifest, params bool) (map[string]*tensorio.Tensor, error) {
 	s, err := tensorio.LoadSafetensors(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, errs.Input("%s: %v", path, pe.Err)
+		if cause := safeio.PathCause(err); cause != err {
+			return nil, errs.Input("%s: %v", path, cause)
 		}
 		return nil, errs.Input("%v", err)
 	}
@@ -122,12 +121,12 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 			return nil, errs.Input("%s: file %q of %s %v; parameter files lie in the index's folder", filepath.Join(dir, IndexFile), f, n, err)
 		}
 		if err != nil {
-			return nil, errs.Input("%s: %v", errs.Path(p), unwrap(err))
+			return nil, errs.Input("%s: %v", errs.Path(p), safeio.PathCause(err))
 		}
 		t, err := tensorio.LoadNPY(p)
 		if err != nil {
 			// the cause without the path, which LoadNPY's errors repeat
-			return nil, errs.Input("%s: %s", errs.Path(p), strings.TrimPrefix(unwrap(err).Error(), p+": "))
+			return nil, errs.Input("%s: %s", errs.Path(p), strings.TrimPrefix(safeio.PathCause(err).Error(), p+": "))
 		}
 		out[n] = t
 	}
@@ -156,7 +155,7 @@ func LoadParams(path string, man *bundle.Manifest) (map[string]*tensorio.Tensor,
 		}
 	}
 	if _, err := os.Stat(path); err != nil {
-		return nil, errs.Input("%s: %v; give the output folder of 'skipgraph train'", path, unwrap(err))
+		return nil, errs.Input("%s: %v; give the output folder of 'skipgraph train'", path, safeio.PathCause(err))
 	}
 	if ck, err := latestCheckpoint(path); err == nil && ck != "" {
 		return nil, errs.Input("%s: the run has no final parameters yet (its last checkpoint is %s); finish it with 'skipgraph train --resume %s' or pass --params %s", path, ck, path, ck)
@@ -385,40 +384,13 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
-}
-
-// writeFileAtomic writes b to a temporary file beside path and renames it.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(name)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return err
-	}
-	if err := os.Chmod(name, 0o644); err != nil {
-		os.Remove(name)
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, append(b, '\n'))
 }
 
 func readJSON(path string, v any) error {
 	b, err := safeio.ReadFile(path)
 	if err != nil {
-		return errs.Input("%s: %v", errs.Path(path), unwrap(err))
+		return errs.Input("%s: %v", errs.Path(path), safeio.PathCause(err))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return errs.Input("%s: not valid JSON: %v", errs.Path(path), err)

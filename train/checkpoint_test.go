@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/skipgraph/skipgraph/bundle"
-	"github.com/skipgraph/skipgraph/tensorio"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/skipgraph/skipgraph/bundle"
+	"github.com/skipgraph/skipgraph/tensorio"
 
 	"github.com/skipgraph/skipgraph/errs"
 )

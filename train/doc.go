@@ -3,10 +3,14 @@
 // Train runs a bundle written by `skipgraph convert` on an image-folder data set: it tokenises
 // the class prompts, builds the LSkip feature cache (the text prefix once for all class
 // prompts; the image prefix once per epoch under augmentation, or once without), computes the
-// CSkip prototypes and the per-run K and tail, and runs train_step.onnx with SGD, a cosine
+// CSkip prototypes and the per-run K and tail (package rewrite/classsel), and runs
+// train_step.onnx with the optimizer the bundle was converted with (SGD or AdamW), a cosine
 // schedule after a warm-up epoch at a constant small learning rate, and one learning rate per
-// parameter group. It writes metrics (metrics.jsonl), a checkpoint per epoch, a loss and
-// accuracy plot (plot.png) and the trained parameters (params/).
+// parameter group, on the CPU or, with Device "cuda", with parameters, optimizer state and
+// feature caches resident on the GPU (bundle.Stepper). It writes the run record (run.json), the
+// few-shot draw (train_items.json), metrics (metrics.jsonl), a checkpoint per epoch (and every
+// CheckpointSteps steps when set), the loss and accuracy plot (plot.png, plot.svg), the run's
+// report page (package report) and the trained parameters (params.safetensors, params/).
 //
 // Everything random is derived from the run's seed and the epoch number (the few-shot draw,
 // the batch order, the augmentation), so a run resumed from a checkpoint computes the same

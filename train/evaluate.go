@@ -11,6 +11,7 @@ import (
 	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -149,7 +150,7 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 func modelFile(path string) (string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return "", errs.Input("%s: %v; give a bundle folder or a CLIP .onnx export", path, unwrap(err))
+		return "", errs.Input("%s: %v; give a bundle folder or a CLIP .onnx export", path, safeio.PathCause(err))
 	}
 	if !st.IsDir() {
 		return path, nil

@@ -111,7 +111,7 @@ func Export(cfg ExportConfig) ([]string, error) {
 		outs = []string{cfg.Out}
 	} else {
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-			return nil, errs.Input("cannot create %s: %v", cfg.Out, unwrap(err))
+			return nil, errs.Input("cannot create %s: %v", cfg.Out, safeio.PathCause(err))
 		}
 		for _, f := range files {
 			outs = append(outs, filepath.Join(cfg.Out, filepath.Base(f.Path)))
@@ -135,14 +135,14 @@ const ExportMetadataKey = "skipgraph.export"
 func RecogniseExport(path string) error {
 	st, err := os.Stat(path)
 	if err != nil {
-		return unwrap(err)
+		return safeio.PathCause(err)
 	}
 	if !st.IsDir() {
 		return recogniseExportFile(path)
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return unwrap(err)
+		return safeio.PathCause(err)
 	}
 	for _, e := range entries {
 		n := e.Name()
@@ -161,7 +161,7 @@ func RecogniseExport(path string) error {
 
 func recogniseExportFile(path string) error {
 	if err := safeio.CheckRegular(path); err != nil {
-		return unwrap(err)
+		return safeio.PathCause(err)
 	}
 	m, err := onnxio.Load(path)
 	if err != nil {
@@ -180,9 +180,9 @@ func checkSource(path string, want bundle.SourceFile, override bool) error {
 	f, err := safeio.Open(path)
 	if err != nil {
 		if override {
-			return errs.Input("--source %s: %v", path, unwrap(err))
+			return errs.Input("--source %s: %v", path, safeio.PathCause(err))
 		}
-		return errs.Input("source model %s (from the bundle's manifest): %v; pass --source PATH if it moved", path, unwrap(err))
+		return errs.Input("source model %s (from the bundle's manifest): %v; pass --source PATH if it moved", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	h := sha256.New()

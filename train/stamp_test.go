@@ -32,7 +32,7 @@ func TestGraphsStamped(t *testing.T) {
 	}
 	files := map[string]string{"export": exported}
 	for key, g := range man.Graphs {
-		files[key] = filepath.Join(b, g.File)
+		files[string(key)] = filepath.Join(b, g.File)
 	}
 	for which, path := range files {
 		t.Run(which, func(t *testing.T) {

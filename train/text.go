@@ -10,6 +10,7 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/data/tokenizer"
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -149,7 +150,7 @@ func bundleNear(dir string, man *bundle.Manifest) []string {
 func loadData(src data.Source) (*data.Splits, error) {
 	dir := src.Dir
 	if st, err := os.Stat(dir); err != nil {
-		return nil, errs.Input("data folder %s: %v", dir, unwrap(err))
+		return nil, errs.Input("data folder %s: %v", dir, safeio.PathCause(err))
 	} else if !st.IsDir() {
 		return nil, errs.Input("data folder %s: not a folder; want one sub-folder of images per class", dir)
 	}
@@ -158,13 +159,6 @@ func loadData(src data.Source) (*data.Splits, error) {
 		return nil, errs.AsInput(err)
 	}
 	return s, nil
-}
-
-func unwrap(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // verify decodes every image of the data sets; the error names the file.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/skipgraph/skipgraph/internal/atomicfile"
 	"github.com/skipgraph/skipgraph/synth"
 )
 
@@ -101,7 +102,7 @@ func WriteTokenizerSize(dir string, words []string, size int) (int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}
-	return n, writeFileAtomic(filepath.Join(dir, "tokenizer.json"), append(b, '\n'))
+	return n, atomicfile.Write(filepath.Join(dir, "tokenizer.json"), append(b, '\n'))
 }
 
 // WriteDemoModel writes a tiny random CLIP export (Hugging Face layout, 32x32 images, 4 layers of width 64

@@ -230,12 +230,12 @@ func feedAll(st *bundle.Stepper, man *bundle.Manifest, data map[string]*tensorio
 	for _, in := range man.Graphs["train_step"].Inputs {
 		var err error
 		switch in.Role {
-		case "image", "text_input", "state", "labels", "cskip_prototypes", "cskip_k", "cskip_tail":
+		case bundle.RoleImage, bundle.RoleTextInput, bundle.RoleState, bundle.RoleLabels, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail:
 			if data[in.Name] == nil {
 				return fmt.Errorf("no data for input %s", in.Name)
 			}
 			err = st.Feed(in.Name, data[in.Name])
-		case "lr":
+		case bundle.RoleLR:
 			err = st.FeedScalar(in.Name, 1e-5)
 		case "step":
 			err = st.FeedScalar(in.Name, 1)

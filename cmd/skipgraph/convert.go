@@ -125,7 +125,7 @@ func printBundleSummary(dir string, man *bundle.Manifest, took time.Duration) {
 		fmt.Fprintf(out, "  %-6s %d layers, trains layers %d..%d%s\n", t.Kind, t.Layers, t.Start, t.Layers-1, state)
 	}
 	fmt.Fprintf(out, "  parameters: %s of %s trainable (%.1f%%)\n", human(trainable), human(total), 100*float64(trainable)/float64(max(total, 1)))
-	for _, key := range []string{"features", "train_step", "eval"} {
+	for _, key := range []bundle.GraphKey{bundle.GraphFeatures, bundle.GraphTrainStep, bundle.GraphEval} {
 		g := man.Graphs[key]
 		if g == nil {
 			continue

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/skipgraph/skipgraph/synth"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 // planFixture returns the reference fixture's path (relative), or skips when ../shared/fixtures is absent.
 func planFixture(t *testing.T) string {
@@ -44,22 +41,7 @@ func TestPlanGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	golden := filepath.Join("testdata", "plan_fixture.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestPlanGolden -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("plan output differs from %s (rerun with -update if the change is intended):\n--- got\n%s\n--- want\n%s", golden, got, want)
-	}
+	testenv.Golden(t, filepath.Join("testdata", "plan_fixture.golden"), []byte(got))
 }
 
 func TestPlanJSON(t *testing.T) {

@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the small test vocabularies in testdata/")
+	"github.com/skipgraph/skipgraph/internal/testenv"
+)
 
 // trainCorpus is the text the small test vocabulary is learned from.
 const trainCorpus = `a photo of a dog. a photo of a cat. a photo of the red circle.
@@ -208,22 +206,6 @@ func testFiles(t *testing.T) map[string][]byte {
 // otherwise checks that testdata matches the generator.
 func TestTestdataVocab(t *testing.T) {
 	for name, want := range testFiles(t) {
-		path := filepath.Join("testdata", filepath.FromSlash(name))
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -run TestTestdataVocab -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the generator; run go test -run TestTestdataVocab -update", path)
-		}
+		testenv.Golden(t, filepath.Join("testdata", filepath.FromSlash(name)), want)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,7 +40,7 @@ const maxFileBytes = 256 << 20
 func Load(path string) (*Tokenizer, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w; give a folder holding %s, %s + %s, or %s", path, unwrapPathErr(err), HFTokenizerFile, HFVocabFile, HFMergesFile, OpenAIBPEFile)
+		return nil, fmt.Errorf("%s: %w; give a folder holding %s, %s + %s, or %s", path, safeio.PathCause(err), HFTokenizerFile, HFVocabFile, HFMergesFile, OpenAIBPEFile)
 	}
 	if !st.IsDir() {
 		return loadFile(path)
@@ -69,14 +68,6 @@ func Load(path string) (*Tokenizer, error) {
 	return nil, fmt.Errorf("%s: no tokenizer files found; want %s, %s + %s, or %s", dir, HFTokenizerFile, HFVocabFile, HFMergesFile, OpenAIBPEFile)
 }
 
-func unwrapPathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 func loadFile(path string) (*Tokenizer, error) {
 	base := filepath.Base(path)
 	dir := filepath.Dir(path)
@@ -96,7 +87,7 @@ func loadFile(path string) (*Tokenizer, error) {
 func readFile(path string) ([]byte, error) {
 	f, err := safeio.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, unwrapPathErr(err))
+		return nil, fmt.Errorf("%s: %w", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))

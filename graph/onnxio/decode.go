@@ -37,7 +37,7 @@ func Load(path string) (*graph.Model, error) {
 			return nil, errs.Input("%s: is a folder, not an ONNX model file; give the path of the .onnx file", path)
 		}
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, safeio.ErrNotRegular) {
-			return nil, errs.Input("%s: cannot open the model: %v", path, unwrapPath(err))
+			return nil, errs.Input("%s: cannot open the model: %v", path, safeio.PathCause(err))
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -83,15 +83,6 @@ func Decode(data []byte, dir string) (*graph.Model, error) {
 	}
 	model.Dir = dir
 	return model, nil
-}
-
-// unwrapPath returns the innermost cause of a path error, since messages name the path already.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // initRecord is an initializer as found in the graph bytes.

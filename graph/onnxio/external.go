@@ -59,7 +59,7 @@ func (d *decoder) external(tp *onnxpb.TensorProto) ([]byte, error) {
 		}
 		f, err := safeio.Open(path)
 		if err != nil {
-			return nil, bad("cannot be opened: %v", unwrapPath(err))
+			return nil, bad("cannot be opened: %v", safeio.PathCause(err))
 		}
 		st, err := f.Stat()
 		if err == nil && !st.Mode().IsRegular() {

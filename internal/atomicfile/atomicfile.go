@@ -3,19 +3,27 @@ package atomicfile
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 )
 
 // Write writes b to path through a temporary file in the same folder, synced and renamed into
-// place, so a reader sees the old file or the whole new one.
+// place (mode 0644), so a reader sees the old file or the whole new one.
 func Write(path string, b []byte) error {
+	return WriteFrom(path, 0o644, func(w io.Writer) error { _, err := w.Write(b); return err })
+}
+
+// WriteFrom writes path's content with fill into a temporary file in the same folder (named
+// .tmp-NAME-*), syncs it, gives it mode and renames it into place. On any error the temporary
+// file is removed and path is left as it was.
+func WriteFrom(path string, mode os.FileMode, fill func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, werr := f.Write(b)
+	werr := fill(f)
 	if werr == nil {
 		werr = f.Sync()
 	}
@@ -23,7 +31,7 @@ func Write(path string, b []byte) error {
 		werr = cerr
 	}
 	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
+		werr = os.Chmod(tmp, mode)
 	}
 	if werr == nil {
 		werr = os.Rename(tmp, path)

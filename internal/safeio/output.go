@@ -41,7 +41,7 @@ func (o Output) Check() error {
 	if _, err := os.Lstat(o.Path); errors.Is(err, os.ErrNotExist) {
 		return nil
 	} else if err != nil {
-		return errs.Input("%s: %v", o.Path, cause(err))
+		return errs.Input("%s: %v", o.Path, PathCause(err))
 	}
 	var why error = errors.New("nothing recognises it")
 	if o.Ours != nil {
@@ -98,8 +98,10 @@ func within(dir, p string) bool {
 	return err == nil && rel != "." && filepath.IsLocal(rel)
 }
 
-// cause drops the operation and path that an *os.PathError repeats.
-func cause(err error) error {
+// PathCause drops the operation and path that an *os.PathError (*fs.PathError) repeats, for
+// messages that name the path already: "model.onnx: no such file or directory". Other errors
+// are returned as they are.
+func PathCause(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err

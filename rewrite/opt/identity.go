@@ -19,7 +19,7 @@ var FoldIdentity = rewrite.Register(&rewrite.Pass{
 An Identity whose output is a graph output is folded when its input is computed by a node of the
 graph and is not itself a graph input, initializer or output: the input takes the output's name
 and type. Other Identity outputs are replaced by their inputs in every use.`,
-	Run: func(c *rewrite.Context, _ rewrite.Args) (bool, error) { return FoldIdentities(c.Graph()) },
+	Run: func(c *rewrite.Context) (bool, error) { return FoldIdentities(c.Graph()) },
 })
 
 // FoldIdentities applies FoldIdentity to g and reports whether it changed anything.

@@ -1,14 +1,12 @@
-package plugin
+package strategy
 
 import (
 	"fmt"
-
-	"github.com/skipgraph/skipgraph/strategy"
 )
 
 // checkAcyclic refuses a patch whose rewires (with its new nodes) make the graph cyclic, so that
 // the message can name the plugin rather than come from the host's sort later.
-func checkAcyclic(skel *strategy.Skeleton, patch *strategy.Patch) error {
+func checkAcyclic(skel *Skeleton, patch *Patch) error {
 	type node struct {
 		name   string
 		inputs []string

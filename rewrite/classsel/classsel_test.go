@@ -1,4 +1,4 @@
-package cskip
+package classsel
 
 import (
 	"math"

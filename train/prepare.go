@@ -1,0 +1,324 @@
+package train
+
+// Preparing a run: the bundle, the data, the feature caches, the CSkip prototypes, K and tail,
+// and the train step.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skipgraph/skipgraph/bundle"
+	"github.com/skipgraph/skipgraph/data"
+	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
+	"github.com/skipgraph/skipgraph/runtime"
+	"github.com/skipgraph/skipgraph/tensorio"
+)
+
+// prepare checks every input and opens the sessions; it writes nothing.
+func (t *trainer) prepare() error {
+	cfg := &t.cfg
+	man, err := bundle.ReadManifest(cfg.Bundle)
+	if err != nil {
+		return err
+	}
+	t.man = man
+	if man.Text == nil || man.Vision == nil {
+		return errs.Input("%s: the bundle lacks a text or image input description; convert the model again", cfg.Bundle)
+	}
+	if t.splits, err = loadData(t.source()); err != nil {
+		return err
+	}
+	t.train = t.splits.Train
+	if cfg.Shots > 0 {
+		t.train = t.train.FewShot(cfg.Shots, cfg.Seed)
+	}
+	if err := verify(t.train, t.splits.Val); err != nil {
+		return err
+	}
+	t.classes = len(t.train.Classes)
+	if t.classes < 2 {
+		return errs.Input("%s: %s; training a classifier needs at least 2", cfg.Data, plural(t.classes, "class"))
+	}
+	tok, err := FindTokenizer(cfg.Tokenizer, bundleNear(cfg.Bundle, man)...)
+	if err != nil {
+		return err
+	}
+	if err := CheckVocab(tok, TokenEmbeddingRows(man), cfg.Bundle); err != nil {
+		return err
+	}
+	if cfg.Tokenizer == "" {
+		cfg.Tokenizer = tok.Source
+	}
+	if t.prompts, err = TokenizePrompts(tok, t.train.Classes, cfg.Templates, man.Text.ContextLength); err != nil {
+		return err
+	}
+	// Learning rates: the manifest's groups, overridden by the configuration.
+	lr := map[string]float64{}
+	for _, g := range man.TrainedGroups() {
+		base, ok := cfg.LR[g]
+		if !ok {
+			if base, ok = man.LRGroups[g]; !ok {
+				return errs.Input("%s: no learning rate for parameter group %q; pass --lr-%s", cfg.Bundle, g, g)
+			}
+		}
+		lr[g] = base
+	}
+	for g := range cfg.LR {
+		if _, ok := lr[g]; !ok {
+			return errs.Input("learning rate given for group %q, which the bundle does not train (groups: %s)", g, strings.Join(man.TrainedGroups(), ", "))
+		}
+	}
+	cfg.LR = lr
+	if t.evalPrep, t.prepSource, err = data.PreprocessorFor(man.Vision.ImageSize, bundleNear(cfg.Bundle, man)...); err != nil {
+		return errs.AsInput(err)
+	}
+	train := *t.evalPrep
+	t.prep = &train
+	t.prep.Augment = !cfg.NoAugment
+	t.opts = &runtime.Options{Device: cfg.Device, IntraOpThreads: cfg.Threads}
+
+	rec, err := man.Graph("train_step")
+	if err != nil {
+		return errs.AsInput(err)
+	}
+	for _, in := range rec.Inputs {
+		switch in.Role {
+		case bundle.RoleImage:
+			t.imageInput = in.Name
+		case bundle.RoleState:
+			if tw := towerOfState(man, in.Name); tw != nil && tw.Kind == "vision" {
+				t.visionState = in.Name
+				t.visionAxis = max(indexOf(tw.StateAxes, "batch"), 0)
+			} else {
+				t.textState = in.Name
+			}
+		}
+	}
+	if t.visionState != "" || t.textState != "" {
+		frec, err := man.Graph("features")
+		if err != nil {
+			return errs.Input("%s: the train step reads cached states but the bundle has no features graph; convert the model again", cfg.Bundle)
+		}
+		fm, err := onnxio.Load(filepath.Join(cfg.Bundle, frec.File))
+		if err != nil {
+			return err
+		}
+		if t.visionState != "" {
+			if t.featVision, err = pruned(fm, frec.File+" (image prefix)", []string{t.visionState}, t.opts); err != nil {
+				return err
+			}
+		}
+		if t.textState != "" {
+			if t.featText, err = pruned(fm, frec.File+" (text prefix)", []string{t.textState}, t.opts); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := man.Graph("eval"); err != nil {
+		return errs.AsInput(err)
+	}
+	if man.CSkip != nil {
+		c := classsel.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
+		t.cskipK = c.TopK(t.classes)
+		t.cskipTail = c.Tail(t.classes)
+	}
+	return nil
+}
+
+func towerOfState(man *bundle.Manifest, name string) *bundle.TowerRecord {
+	for i := range man.Towers {
+		if man.Towers[i].State == name {
+			return &man.Towers[i]
+		}
+	}
+	return nil
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// openStep computes the constant inputs of the train step (the text side, CSkip's inputs) and
+// opens it with the given parameters and optimizer state (nil: zeros); initial are the
+// untrained parameters, from which the CSkip prototypes come.
+func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) error {
+	man := t.man
+	// Constant inputs: the text side and CSkip's.
+	first := t.prompts.First()
+	consts := map[string]*tensorio.Tensor{}
+	if n := man.Text.InputIDs; n != "" {
+		consts[n] = first.IDs
+	}
+	if n := man.Text.AttentionMask; n != "" {
+		consts[n] = first.Mask
+	}
+	if t.textState != "" {
+		res, err := t.featText.Run(feedsFor(t.featText, consts))
+		if err != nil {
+			return err
+		}
+		consts[t.textState] = res[t.textState]
+	}
+	if man.CSkip != nil {
+		protos := t.protos
+		if protos == nil {
+			sc, err := t.openScorer()
+			if err != nil {
+				return err
+			}
+			if protos, err = sc.ClassFeatures(t.prompts, initial); err != nil {
+				return fmt.Errorf("CSkip prototypes: %w", err)
+			}
+		}
+		consts[bundleInput(man, bundle.RoleCSkipPrototypes)] = protos
+		kt, _ := tensorio.FromSlice([]int64{1}, []int64{int64(t.cskipK)})
+		consts[bundleInput(man, bundle.RoleCSkipK)] = kt
+		tail := append([]int64{}, t.cskipTail...)
+		tt, _ := tensorio.FromSlice([]int64{int64(len(tail))}, tail)
+		consts[bundleInput(man, bundle.RoleCSkipTail)] = tt
+	}
+	var err error
+	open := bundle.OpenStepper
+	if t.cfg.Resident {
+		open = bundle.OpenResidentStepper
+	}
+	if t.st, err = open(t.cfg.Bundle, man, params, state, t.opts); err != nil {
+		return err
+	}
+	if t.st.Resident() {
+		axis := t.visionAxis
+		if t.visionState == "" {
+			axis = 0 // the cache holds pixels [B,3,H,W]
+		}
+		t.dev = &deviceCache{st: t.st, axis: axis}
+	}
+	rec, _ := man.Graph("train_step")
+	for _, in := range rec.Inputs {
+		switch in.Role {
+		case bundle.RoleTextInput, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail:
+			if consts[in.Name] == nil {
+				return fmt.Errorf("no value for train-step input %s", in.Name)
+			}
+			if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
+				return err
+			}
+		case bundle.RoleState:
+			if in.Name == t.textState {
+				if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	t.st.Trim()
+	return nil
+}
+
+// bundleInput returns the train-step input of a role.
+func bundleInput(man *bundle.Manifest, role bundle.Role) string {
+	if rec := man.Graphs[bundle.GraphTrainStep]; rec != nil {
+		for _, in := range rec.Inputs {
+			if in.Role == role {
+				return in.Name
+			}
+		}
+	}
+	return string(role)
+}
+
+func outputRole(man *bundle.Manifest, name string) (bundle.Role, bool) {
+	if rec := man.Graphs[bundle.GraphTrainStep]; rec != nil {
+		for _, o := range rec.Outputs {
+			if o.Name == name {
+				return o.Role, true
+			}
+		}
+	}
+	return "", false
+}
+
+// augmentRNG is epoch e's augmentation stream.
+func augmentRNG(seed uint64, epoch int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed^0xa0761d6478bd642f, uint64(epoch)))
+}
+
+// buildEpoch fills the cache of image inputs for an epoch: image states through the frozen
+// image prefix, or preprocessed pixels when the whole image tower trains. Without augmentation
+// the cache of the first epoch serves every epoch.
+func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) error {
+	if t.cacheFor >= 0 && (t.cfg.NoAugment || t.cacheFor == epoch) {
+		return nil
+	}
+	items := t.train.Items
+	paths := make([]string, len(items))
+	for i, it := range items {
+		paths[i] = it.Path
+	}
+	var rng *rand.Rand
+	if t.prep.Augment {
+		rng = augmentRNG(t.cfg.Seed, epoch)
+	}
+	t.cache = t.cache[:0]
+	if t.dev != nil {
+		t.dev.reset()
+	}
+	fb := t.cfg.FeatureBatch
+	size := int64(t.prep.Size)
+	for start := 0; start < len(paths); start += fb {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w while caching features (%v)", ErrStopped, err)
+		}
+		end := min(start+fb, len(paths))
+		px, err := t.prep.Batch(paths[start:end], rng)
+		if err != nil {
+			return errs.AsInput(err)
+		}
+		n := int64(end - start)
+		if t.visionState == "" {
+			if t.dev != nil {
+				if err := t.dev.addPixels(px, []int64{n, 3, size, size}); err != nil {
+					return err
+				}
+				continue
+			}
+			t.cache = append(t.cache, chunk{data: px, shape: []int64{n, 3, size, size}})
+			continue
+		}
+		pt, _ := tensorio.FromSlice([]int64{n, 3, size, size}, px)
+		t0 := time.Now()
+		if t.dev != nil {
+			if err := t.dev.addStates(t.featVision, t.man.Vision.Input, t.visionState, pt); err != nil {
+				return err
+			}
+		} else {
+			res, err := t.featVision.Run(map[string]*tensorio.Tensor{t.man.Vision.Input: pt})
+			if err != nil {
+				return err
+			}
+			s := res[t.visionState]
+			t.cache = append(t.cache, chunk{data: s.Float32s(), shape: s.Shape, axis: t.visionAxis})
+		}
+		if t.cacheFor >= 0 || start > 0 {
+			t.featTime += time.Since(t0)
+			t.featImages += int(n)
+		}
+	}
+	if t.dev != nil {
+		if err := t.dev.finish(); err != nil {
+			return err
+		}
+	}
+	t.cacheFor = epoch
+	return nil
+}
