@@ -21,7 +21,7 @@ import (
 func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	cfg := &t.cfg
 	man := t.man
-	params, err := bundle.InitialParams(cfg.Bundle, man)
+	params, err := t.bundle.InitialParams()
 	if err != nil {
 		return nil, err
 	}

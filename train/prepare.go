@@ -82,6 +82,8 @@ func (t *trainer) prepare() error {
 	t.prep = &train
 	t.prep.Augment = !cfg.NoAugment
 	t.opts = &runtime.Options{Device: cfg.Device, IntraOpThreads: cfg.Threads}
+	t.bundle = bundle.NewRunner(cfg.Bundle, man, t.opts)
+	t.bundle.Resident = cfg.Resident
 
 	rec, err := man.Graph("train_step")
 	if err != nil {
@@ -189,11 +191,7 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		consts[bundleInput(man, bundle.RoleCSkipTail)] = tt
 	}
 	var err error
-	open := bundle.OpenStepper
-	if t.cfg.Resident {
-		open = bundle.OpenResidentStepper
-	}
-	if t.st, err = open(t.cfg.Bundle, man, params, state, t.opts); err != nil {
+	if t.st, err = t.bundle.Open(params, state); err != nil {
 		return err
 	}
 	if t.st.Resident() {
@@ -203,22 +201,12 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		}
 		t.dev = &deviceCache{st: t.st, axis: axis}
 	}
-	rec, _ := man.Graph("train_step")
-	for _, in := range rec.Inputs {
-		switch in.Role {
-		case bundle.RoleTextInput, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail:
-			if consts[in.Name] == nil {
-				return fmt.Errorf("no value for train-step input %s", in.Name)
-			}
-			if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
-				return err
-			}
-		case bundle.RoleState:
-			if in.Name == t.textState {
-				if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
-					return err
-				}
-			}
+	if err := t.bundle.Feed(t.st, consts, bundle.RoleTextInput, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail); err != nil {
+		return err
+	}
+	if t.textState != "" {
+		if err := t.st.Feed(t.textState, consts[t.textState]); err != nil {
+			return err
 		}
 	}
 	t.st.Trim()

@@ -31,6 +31,7 @@ type trainer struct {
 
 	featText, featVision *runtime.Session
 	scorer               *Scorer
+	bundle               *bundle.Runner // the bundle's features, initial parameters and step
 	st                   *bundle.Stepper
 
 	visionState, textState string // state input names ("" when not cached)
