@@ -13,6 +13,7 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/full"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/synth"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -76,7 +77,7 @@ func BenchmarkViTB16(b *testing.B) {
 			for i := range p {
 				p[i] = float32(r.NormFloat64())
 			}
-			tr.protos, _ = normalizeRows(must(tensorio.FromSlice([]int64{int64(tr.classes), 512}, p)))
+			tr.protos, _ = classsel.NormalizeRows(must(tensorio.FromSlice([]int64{int64(tr.classes), 512}, p)))
 		}
 		params, err := bundle.InitialParams(bdir, tr.man)
 		if err != nil {

@@ -6,6 +6,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
-	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -126,7 +126,7 @@ func (t *trainer) prepare() error {
 		return errs.AsInput(err)
 	}
 	if man.CSkip != nil {
-		c := classsel.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
+		c := man.CSkipConfig()
 		t.cskipK = c.TopK(t.classes)
 		t.cskipTail = c.Tail(t.classes)
 	}
@@ -183,12 +183,7 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 				return fmt.Errorf("CSkip prototypes: %w", err)
 			}
 		}
-		consts[bundleInput(man, bundle.RoleCSkipPrototypes)] = protos
-		kt, _ := tensorio.FromSlice([]int64{1}, []int64{int64(t.cskipK)})
-		consts[bundleInput(man, bundle.RoleCSkipK)] = kt
-		tail := append([]int64{}, t.cskipTail...)
-		tt, _ := tensorio.FromSlice([]int64{int64(len(tail))}, tail)
-		consts[bundleInput(man, bundle.RoleCSkipTail)] = tt
+		maps.Copy(consts, man.CSkipInputs(protos))
 	}
 	var err error
 	if t.st, err = t.bundle.Open(params, state); err != nil {
@@ -211,18 +206,6 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 	}
 	t.st.Trim()
 	return nil
-}
-
-// bundleInput returns the train-step input of a role.
-func bundleInput(man *bundle.Manifest, role bundle.Role) string {
-	if rec := man.Graphs[bundle.GraphTrainStep]; rec != nil {
-		for _, in := range rec.Inputs {
-			if in.Role == role {
-				return in.Name
-			}
-		}
-	}
-	return string(role)
 }
 
 func outputRole(man *bundle.Manifest, name string) (bundle.Role, bool) {

@@ -10,6 +10,7 @@ import (
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
 	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -178,7 +179,7 @@ func (s *Scorer) TextFeatures(in TextInputs, params map[string]*tensorio.Tensor)
 	if err != nil {
 		return nil, err
 	}
-	return normalizeRows(res[s.textOut])
+	return classsel.NormalizeRows(res[s.textOut])
 }
 
 // ImageFeatures returns the normalised image features [n, embed] of preprocessed images.
@@ -192,7 +193,7 @@ func (s *Scorer) ImageFeatures(pixels *tensorio.Tensor, params map[string]*tenso
 	if err != nil {
 		return nil, err
 	}
-	return normalizeRows(res[s.imageOut])
+	return classsel.NormalizeRows(res[s.imageOut])
 }
 
 // feeds returns the parameter inputs: the given values (converted to the input's element type)
@@ -226,57 +227,19 @@ func (s *Scorer) feeds(params map[string]*tensorio.Tensor) (map[string]*tensorio
 	return all, nil
 }
 
-// ClassFeatures returns the zero-shot classifier of the prompts: per class, the mean over the
-// templates of the normalised text features, renormalised.
+// ClassFeatures returns the zero-shot classifier of the prompts (CSkip's prototypes): per
+// class, the mean over the templates of the normalised text features, renormalised
+// (classsel.Prototypes).
 func (s *Scorer) ClassFeatures(p *Prompts, params map[string]*tensorio.Tensor) (*tensorio.Tensor, error) {
-	var sum []float32
-	var shape []int64
+	var per []*tensorio.Tensor
 	for _, ti := range p.ByTemplate {
 		f, err := s.TextFeatures(ti, params)
 		if err != nil {
 			return nil, err
 		}
-		if sum == nil {
-			sum = make([]float32, len(f.Float32s()))
-			shape = f.Shape
-		}
-		for i, x := range f.Float32s() {
-			sum[i] += x
-		}
+		per = append(per, f)
 	}
-	t, err := tensorio.FromSlice(shape, sum)
-	if err != nil {
-		return nil, err
-	}
-	return normalizeRows(t)
-}
-
-// normalizeRows returns x [n, d] as float32 with each row scaled to unit L2 norm.
-func normalizeRows(x *tensorio.Tensor) (*tensorio.Tensor, error) {
-	if x == nil || len(x.Shape) != 2 {
-		return nil, fmt.Errorf("features: want a [rows, width] tensor, got %v", x)
-	}
-	f, err := x.AsFloat32()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float32, len(f))
-	d := int(x.Shape[1])
-	for r := 0; r < int(x.Shape[0]); r++ {
-		row := f[r*d : (r+1)*d]
-		var n float64
-		for _, v := range row {
-			n += float64(v) * float64(v)
-		}
-		n = math.Sqrt(n)
-		if n == 0 {
-			n = 1
-		}
-		for i, v := range row {
-			out[r*d+i] = float32(float64(v) / n)
-		}
-	}
-	return tensorio.FromSlice(append([]int64{}, x.Shape...), out)
+	return classsel.Prototypes(per)
 }
 
 // predict returns, per image, the class with the largest cosine similarity.
