@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/graph"
+	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -159,4 +162,33 @@ func (r *Runner) FeedHyper(st *Stepper, lr, step float64) error {
 		}
 	}
 	return nil
+}
+
+// OpenPart opens the part of model m that computes the named values, as a session whose outputs
+// are exactly those values (graph inputs that part does not read are dropped); name names it
+// in errors. The trainer opens each tower of features.onnx and of a scorer this way.
+func OpenPart(m *graph.Model, name string, outputs []string, opts *runtime.Options) (*runtime.Session, error) {
+	c := m.Clone()
+	g := c.Graph
+	var outs []*graph.Value
+	for _, o := range outputs {
+		v := g.Value(o)
+		if v == nil {
+			return nil, fmt.Errorf("%s: no value %q", name, o)
+		}
+		if v.Type.Elem == 0 {
+			v.Type.Elem = graph.Float
+		}
+		outs = append(outs, v)
+	}
+	g.Outputs = outs
+	if _, err := rewrite.EliminateDeadCode(g); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	rewrite.RemoveUnusedInputs(g)
+	b, err := onnxio.Encode(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return runtime.NewSessionFromBytes(name, b, opts)
 }

@@ -33,7 +33,7 @@ func BenchmarkViTB16(b *testing.B) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "model", "model.onnx")); err != nil {
 		t0 := time.Now()
-		if _, err := WriteTokenizerSize(filepath.Join(dir, "model"), PromptWords(names, []string{data.DefaultTemplate}), synth.Sizes["vit-b-16"].Vocab); err != nil {
+		if _, err := synth.WriteTokenizerSize(filepath.Join(dir, "model"), synth.PromptWords(names, []string{data.DefaultTemplate}), synth.Sizes["vit-b-16"].Vocab); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := synth.Write(synth.Config{Style: synth.StyleHF, Size: "vit-b-16", Seed: 1}, filepath.Join(dir, "model")); err != nil {

@@ -112,12 +112,12 @@ func (t *trainer) prepare() error {
 			return err
 		}
 		if t.visionState != "" {
-			if t.featVision, err = pruned(fm, frec.File+" (image prefix)", []string{t.visionState}, t.opts); err != nil {
+			if t.featVision, err = bundle.OpenPart(fm, frec.File+" (image prefix)", []string{t.visionState}, t.opts); err != nil {
 				return err
 			}
 		}
 		if t.textState != "" {
-			if t.featText, err = pruned(fm, frec.File+" (text prefix)", []string{t.textState}, t.opts); err != nil {
+			if t.featText, err = bundle.OpenPart(fm, frec.File+" (text prefix)", []string{t.textState}, t.opts); err != nil {
 				return err
 			}
 		}

@@ -6,42 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
-	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
-
-// pruned opens the part of model m that computes the named values, as a session whose outputs
-// are exactly those values (graph inputs that part does not read are dropped).
-func pruned(m *graph.Model, name string, outputs []string, opts *runtime.Options) (*runtime.Session, error) {
-	c := m.Clone()
-	g := c.Graph
-	var outs []*graph.Value
-	for _, o := range outputs {
-		v := g.Value(o)
-		if v == nil {
-			return nil, fmt.Errorf("%s: no value %q", name, o)
-		}
-		if v.Type.Elem == 0 {
-			v.Type.Elem = graph.Float
-		}
-		outs = append(outs, v)
-	}
-	g.Outputs = outs
-	if _, err := rewrite.EliminateDeadCode(g); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	rewrite.RemoveUnusedInputs(g)
-	b, err := onnxio.Encode(c)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return runtime.NewSessionFromBytes(name, b, opts)
-}
 
 // feedsFor picks from all the inputs the session has.
 func feedsFor(s *runtime.Session, all map[string]*tensorio.Tensor) map[string]*tensorio.Tensor {
@@ -142,10 +114,10 @@ func OpenScorer(path string, opts *runtime.Options) (*Scorer, error) {
 		s.defaults[v.Name] = t
 	}
 	name := filepath.Base(path)
-	if s.text, err = pruned(m, name+" (text tower)", []string{s.textOut}, opts); err != nil {
+	if s.text, err = bundle.OpenPart(m, name+" (text tower)", []string{s.textOut}, opts); err != nil {
 		return nil, err
 	}
-	if s.image, err = pruned(m, name+" (image tower)", []string{s.imageOut}, opts); err != nil {
+	if s.image, err = bundle.OpenPart(m, name+" (image tower)", []string{s.imageOut}, opts); err != nil {
 		s.text.Close()
 		return nil, err
 	}
