@@ -248,7 +248,7 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 	size := int64(t.prep.Size)
 	for start := 0; start < len(paths); start += fb {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w while caching features (%v)", ErrStopped, err)
+			return fmt.Errorf("%w while caching features (%w)", ErrStopped, err)
 		}
 		end := min(start+fb, len(paths))
 		px, err := t.prep.Batch(paths[start:end], rng)

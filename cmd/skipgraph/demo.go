@@ -65,7 +65,7 @@ func runDemo(ctx context.Context, dir string, classes, epochs int, lr float64, s
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return errs.Input("cannot create %s: %v", dir, err)
+		return errs.Input("cannot create %s: %w", dir, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("made by 'skipgraph demo'; a later demo replaces this folder\n"), 0o644); err != nil {
 		return err
