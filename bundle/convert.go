@@ -87,7 +87,7 @@ type SourceModel struct {
 func LoadSource(path string) (*SourceModel, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
+		return nil, errs.Input("%s: %w", path, safeio.PathCause(err))
 	}
 	if st.IsDir() {
 		if v, t, ok := findSplit(path); ok {
@@ -156,7 +156,7 @@ func hashInBackground(paths ...string) func() ([]SourceFile, error) {
 func hashFile(path string) (SourceFile, error) {
 	f, err := safeio.Open(path)
 	if err != nil {
-		return SourceFile{}, errs.Input("%s: %v", path, safeio.PathCause(err))
+		return SourceFile{}, errs.Input("%s: %w", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -366,7 +366,7 @@ func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 func (b *Built) Write(dir string) error {
 	td, err := safeio.NewTempDir(dir)
 	if err != nil {
-		return errs.Input("cannot write beside %s: %v", dir, safeio.PathCause(err))
+		return errs.Input("cannot write beside %s: %w", dir, safeio.PathCause(err))
 	}
 	defer td.Abort()
 	tmp := td.Path

@@ -14,7 +14,6 @@ import (
 	"github.com/skipgraph/skipgraph/internal/onnxcheck"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
-	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/synth"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -91,25 +90,11 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
 			const classes = 6
 			d := RandomInputs(r, man, 4, classes)
-			if rec := man.Graphs["features"]; rec != nil {
-				fs, err := runtime.NewSession(filepath.Join(out, rec.File), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				fin := map[string]*tensorio.Tensor{}
-				for _, in := range rec.Inputs {
-					fin[in.Name] = d[in.Name]
-				}
-				states, err := fs.Run(fin)
-				fs.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				for k, v := range states {
-					d[k] = v
-				}
+			run := NewRunner(out, man, nil)
+			if _, err := run.Features(d); err != nil {
+				t.Fatal(err)
 			}
-			params, err := InitialParams(out, man)
+			params, err := run.InitialParams()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,21 +122,15 @@ func TestFamiliesFiniteDifference(t *testing.T) {
 					}
 					ps[name] = q
 				}
-				st, err := OpenStepper(out, man, ps, nil, nil)
+				st, err := run.Open(ps, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, in := range man.Graphs["train_step"].Inputs {
-					var err error
-					switch in.Role {
-					case "image", "text_input", "state", "labels", "cskip_prototypes", "cskip_k", "cskip_tail":
-						err = st.Feed(in.Name, d[in.Name])
-					case "lr", "step":
-						err = st.FeedScalar(in.Name, 0)
-					}
-					if err != nil {
-						t.Fatalf("feeding %s: %v", in.Name, err)
-					}
+				if err := run.Feed(st, d); err != nil {
+					t.Fatal(err)
+				}
+				if err := run.FeedHyper(st, 0, 0); err != nil {
+					t.Fatal(err)
 				}
 				loss, err := st.Step()
 				if err != nil {

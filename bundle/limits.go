@@ -76,7 +76,7 @@ func (m *Manifest) checkBounds(path string) error {
 		return bad("logit_scale", m.LogitScale, "a finite number")
 	}
 	if err := m.Optimizer.Validate(); err != nil && m.Optimizer.Kind != "" {
-		return errs.Input("%s: optimizer: %v (the manifest is damaged: convert the model again)", path, err)
+		return errs.Input("%s: optimizer: %w (the manifest is damaged: convert the model again)", path, err)
 	}
 	for _, p := range m.Parameters {
 		n := int64(1)

@@ -175,7 +175,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 		if os.IsNotExist(err) {
 			return nil, errs.Input("%s: not a skipgraph bundle (no %s); make one with 'skipgraph convert MODEL -o %s'", dir, ManifestFile, dir)
 		}
-		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
+		return nil, errs.Input("%s: %w", path, safeio.PathCause(err))
 	}
 	m, err := ParseManifest(path, b)
 	if err != nil {
@@ -192,7 +192,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 func ParseManifest(path string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, errs.Input("%s: not valid JSON: %v", path, err)
+		return nil, errs.Input("%s: not valid JSON: %w", path, err)
 	}
 	if m.Format != FormatVersion {
 		return nil, errs.Input("%s: format %q, this skipgraph reads %q; convert the model again", path, m.Format, FormatVersion)
@@ -248,12 +248,12 @@ func (m *Manifest) checkFiles(dir string) error {
 		case errors.Is(err, os.ErrNotExist):
 			return errs.Input("%s: the bundle's %s graph is missing; convert the model again", p, key)
 		case err != nil && p == "":
-			return errs.Input("%s: graph %s file %q %v; a bundle's files lie in its folder: convert the model again", filepath.Join(dir, ManifestFile), key, g.File, err)
+			return errs.Input("%s: graph %s file %q %w; a bundle's files lie in its folder: convert the model again", filepath.Join(dir, ManifestFile), key, g.File, err)
 		case err != nil:
-			return errs.Input("%s: %v", p, safeio.PathCause(err))
+			return errs.Input("%s: %w", p, safeio.PathCause(err))
 		}
 		if err := safeio.CheckRegular(p); err != nil {
-			return errs.Input("%s: %v", p, safeio.PathCause(err))
+			return errs.Input("%s: %w", p, safeio.PathCause(err))
 		}
 	}
 	return nil

@@ -24,7 +24,7 @@ func checkOps(m *graph.Model, file string) error {
 			return errs.Input("%s: node %s uses operator %s but the model imports no ai.onnx opset; export it again with an opset_import for the default domain", file, clip.NodeRef(n), n.OpType)
 		}
 		if err := opschema.Check(n.OpType, opset); err != nil {
-			return errs.Input("%s: node %s: %v; %s", file, clip.NodeRef(n), err, opsHint)
+			return errs.Input("%s: node %s: %w; %s", file, clip.NodeRef(n), err, opsHint)
 		}
 	}
 	return nil
@@ -42,7 +42,7 @@ func checkPatchOps(src *SourceModel, p *strategy.Patch) error {
 			continue // refused elsewhere: a patch adds standard operators only
 		}
 		if err := opschema.Check(n.OpType, opset); err != nil {
-			return errs.Input("patch node %q: %v; a plan may add standard ONNX operators of opset %d only", n.Name, err, opset)
+			return errs.Input("patch node %q: %w; a plan may add standard ONNX operators of opset %d only", n.Name, err, opset)
 		}
 	}
 	return nil

@@ -60,15 +60,11 @@ func stepInputs(t *testing.T, dir string, man *Manifest) map[string]*tensorio.Te
 // state (nil: defaults) on the runtime options' device (nil: the CPU), fed with d.
 func openAt(t *testing.T, dir string, man *Manifest, d map[string]*tensorio.Tensor, state map[string]*tensorio.Tensor, opts ...*runtime.Options) *Stepper {
 	t.Helper()
-	params, err := InitialParams(dir, man)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var o *runtime.Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	st, err := OpenStepper(dir, man, params, state, o)
+	st, err := NewRunner(dir, man, o).Open(nil, state)
 	if err != nil {
 		t.Fatal(err)
 	}

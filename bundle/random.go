@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -47,16 +48,15 @@ func RandomInputs(r *rand.Rand, man *Manifest, images, classes int) map[string]*
 	}
 	d["labels"], _ = tensorio.FromSlice([]int64{int64(images)}, lab)
 	if man.CSkip != nil {
-		cfg := classsel.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
 		embed := man.embedWidth()
 		pv := make([]float32, int64(classes)*embed)
 		for i := range pv {
 			pv[i] = float32(r.NormFloat64())
 		}
-		d[rewrite.CSkipPrototypes], _ = tensorio.FromSlice([]int64{int64(classes), embed}, pv)
-		d[rewrite.CSkipK], _ = tensorio.FromSlice([]int64{1}, []int64{int64(cfg.TopK(classes))})
-		tail := cfg.Tail(classes)
-		d[rewrite.CSkipTail], _ = tensorio.FromSlice([]int64{int64(len(tail))}, tail)
+		feats, _ := tensorio.FromSlice([]int64{int64(classes), embed}, pv)
+		if protos, err := classsel.Prototypes([]*tensorio.Tensor{feats}); err == nil {
+			maps.Copy(d, man.CSkipInputs(protos))
+		}
 	}
 	return d
 }
@@ -80,4 +80,23 @@ func (m *Manifest) embedWidth() int64 {
 		}
 	}
 	return 0
+}
+
+// CSkipConfig is the bundle's CSkip configuration (the zero Config without CSkip).
+func (m *Manifest) CSkipConfig() classsel.Config {
+	if m.CSkip == nil {
+		return classsel.Config{}
+	}
+	return classsel.Config{Ratio: m.CSkip.Ratio, Max: m.CSkip.Max, Lambda: m.CSkip.Lambda, Seed: m.CSkip.Seed}
+}
+
+// CSkipInputs returns CSkip's train-step inputs for the class prototypes protos [classes,
+// embed] (classsel.Prototypes): the prototypes, K, and the run's tail rank positions.
+func (m *Manifest) CSkipInputs(protos *tensorio.Tensor) map[string]*tensorio.Tensor {
+	cfg := m.CSkipConfig()
+	classes := int(protos.Shape[0])
+	k, _ := tensorio.FromSlice([]int64{1}, []int64{int64(cfg.TopK(classes))})
+	tail := cfg.Tail(classes)
+	tt, _ := tensorio.FromSlice([]int64{int64(len(tail))}, tail)
+	return map[string]*tensorio.Tensor{rewrite.CSkipPrototypes: protos, rewrite.CSkipK: k, rewrite.CSkipTail: tt}
 }

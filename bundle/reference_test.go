@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"maps"
 	"math"
 	"path/filepath"
 	"sort"
@@ -12,7 +13,6 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/full"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
-	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
@@ -76,57 +76,37 @@ func (f *fixture) convert(t *testing.T, specs ...StrategySpec) (string, *Manifes
 // features runs features.onnx (when the bundle has one) on the fixture's inputs.
 func (f *fixture) features(t *testing.T, out string, man *Manifest) map[string]*tensorio.Tensor {
 	t.Helper()
-	rec := man.Graphs["features"]
-	if rec == nil {
-		return nil
-	}
-	fs, err := runtime.NewSession(filepath.Join(out, rec.File), nil)
-	if err != nil {
+	d := data(f, nil)
+	if _, err := NewRunner(out, man, nil).Features(d); err != nil {
 		t.Fatal(err)
 	}
-	defer fs.Close()
-	in := map[string]*tensorio.Tensor{}
-	for _, r := range rec.Inputs {
-		in[r.Name] = f.inputs[r.Name]
-	}
-	res, err := fs.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return d
 }
 
 // feedAll binds every data input of the train step: fixture inputs, cached states, labels,
 // learning rate lr, step 1, and CSkip's inputs (prototypes from the reference, no tail).
 func (f *fixture) feedAll(t *testing.T, st *Stepper, man *Manifest, data map[string]*tensorio.Tensor, labels *tensorio.Tensor, lr float64) {
 	t.Helper()
+	d := maps.Clone(data)
 	for _, in := range man.Graphs["train_step"].Inputs {
-		var err error
 		switch in.Role {
-		case "image", "text_input", "state":
-			if data[in.Name] == nil {
-				t.Fatalf("no data for %s", in.Name)
-			}
-			err = st.Feed(in.Name, data[in.Name])
-		case "labels":
-			err = st.Feed(in.Name, labels)
-		case "lr":
-			err = st.FeedScalar(in.Name, lr)
-		case "step":
-			err = st.FeedScalar(in.Name, 1)
-		case "cskip_prototypes":
-			err = st.Feed(in.Name, testenv.Tensor(t, f.refCase("lskip_cskip")["cskip"].(map[string]any)["prototypes"]))
-		case "cskip_k":
+		case RoleLabels:
+			d[in.Name] = labels
+		case RoleCSkipPrototypes:
+			d[in.Name] = testenv.Tensor(t, f.refCase("lskip_cskip")["cskip"].(map[string]any)["prototypes"])
+		case RoleCSkipK:
 			k := cskip.Config{Ratio: 0.5, Max: 50}.TopK(int(f.inputs["input_ids"].Shape[0]))
-			kt, _ := tensorio.FromSlice([]int64{1}, []int64{int64(k)})
-			err = st.Feed(in.Name, kt)
-		case "cskip_tail":
-			empty, _ := tensorio.FromSlice([]int64{0}, []int64{})
-			err = st.Feed(in.Name, empty)
+			d[in.Name], _ = tensorio.FromSlice([]int64{1}, []int64{int64(k)})
+		case RoleCSkipTail:
+			d[in.Name], _ = tensorio.FromSlice([]int64{0}, []int64{})
 		}
-		if err != nil {
-			t.Fatalf("feeding %s: %v", in.Name, err)
-		}
+	}
+	r := &Runner{Man: man}
+	if err := r.Feed(st, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.FeedHyper(st, lr, 1); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -219,16 +199,12 @@ func TestTorchReference(t *testing.T) {
 			if g := man.Optimizer; g.Momentum != sgd["momentum"].(float64) || g.WeightDecay != sgd["weight_decay"].(float64) {
 				t.Fatalf("optimizer %+v differs from the reference's SGD", g)
 			}
-			params, err := InitialParams(out, man)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := OpenStepper(out, man, params, nil, nil)
+			st, err := NewRunner(out, man, nil).Open(nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			f.feedAll(t, st, man, data(f, f.features(t, out, man)), f.labels, sgd["lr"].(float64))
+			f.feedAll(t, st, man, f.features(t, out, man), f.labels, sgd["lr"].(float64))
 			loss, err := st.Step()
 			if err != nil {
 				t.Fatal(err)
@@ -310,7 +286,7 @@ func TestTorchReferenceCSkip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := data(f, f.features(t, outC, manC))
+	d := f.features(t, outC, manC)
 
 	// In-graph CSkip, step 1.
 	stC, err := OpenStepper(outC, manC, params, nil, nil)

@@ -248,23 +248,11 @@ func checkStepShapes(t *testing.T, model, name string, least int) {
 		t.Fatal(err)
 	}
 	feeds := RandomInputs(rand.New(rand.NewPCG(3, 4)), man, 3, 5)
-	if rec := man.Graphs["features"]; rec != nil {
-		s, err := runtime.NewSession(filepath.Join(out, rec.File), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fin := map[string]*tensorio.Tensor{}
-		for _, in := range rec.Inputs {
-			fin[in.Name] = feeds[in.Name]
-		}
-		states, err := s.Run(fin)
-		s.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		maps.Copy(feeds, states)
+	run := NewRunner(out, man, nil)
+	if _, err := run.Features(feeds); err != nil {
+		t.Fatal(err)
 	}
-	params, err := InitialParams(out, man)
+	params, err := run.InitialParams()
 	if err != nil {
 		t.Fatal(err)
 	}

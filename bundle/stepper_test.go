@@ -83,23 +83,16 @@ func stepperFixture(t *testing.T) (string, *Manifest, map[string]*tensorio.Tenso
 	return out, man, d, params
 }
 
-// feedAll feeds every data input of the train step from d, the learning rates and the step.
+// feedAll feeds every data input of the train step from d (the source model's own inputs
+// too), learning rate 0.01 and step 1.
 func feedAll(t *testing.T, st *Stepper, man *Manifest, d map[string]*tensorio.Tensor) {
 	t.Helper()
-	for _, in := range man.Graphs["train_step"].Inputs {
-		var err error
-		switch in.Role {
-		case "lr":
-			err = st.FeedScalar(in.Name, 0.01)
-		case "step":
-			err = st.FeedScalar(in.Name, 1)
-		case "param", "optimizer_state", "loss_scale":
-		default:
-			err = st.Feed(in.Name, d[in.Name])
-		}
-		if err != nil {
-			t.Fatalf("feeding %s: %v", in.Name, err)
-		}
+	r := &Runner{Man: man}
+	if err := r.Feed(st, d, append(DataRoles, RoleInput)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.FeedHyper(st, 0.01, 1); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -201,24 +194,7 @@ func TestResidentStepperMatchesHost(t *testing.T) {
 // boundary states it computes to d.
 func addStates(t *testing.T, dir string, man *Manifest, d map[string]*tensorio.Tensor) {
 	t.Helper()
-	rec := man.Graphs["features"]
-	if rec == nil {
-		return
-	}
-	fs, err := runtime.NewSession(filepath.Join(dir, rec.File), nil)
-	if err != nil {
+	if _, err := NewRunner(dir, man, nil).Features(d); err != nil {
 		t.Fatal(err)
-	}
-	defer fs.Close()
-	in := map[string]*tensorio.Tensor{}
-	for _, i := range rec.Inputs {
-		in[i.Name] = d[i.Name]
-	}
-	states, err := fs.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range states {
-		d[k] = v
 	}
 }

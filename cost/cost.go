@@ -169,7 +169,7 @@ func Compute(st *clip.Structure, plan *strategy.Plan, s Settings) (*Estimate, er
 		s.Optimizer = rewrite.DefaultSGD
 	}
 	if err := s.Optimizer.Validate(); err != nil {
-		return nil, errs.Input("%v", err)
+		return nil, errs.AsInput(err)
 	}
 	if plan == nil {
 		plan = &strategy.Plan{}

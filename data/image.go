@@ -68,7 +68,7 @@ func (b *DecodeBudget) decode(path string, size int, use func(*image.RGBA) error
 		return errTooBig(path, h, cost, limit)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	b.acquire(cost)
 	err = decodeAndUse(f, path, use)
@@ -94,7 +94,7 @@ func decodeError(path, format string, err error) error {
 	if errors.Is(err, image.ErrFormat) {
 		return fmt.Errorf("%s: not a JPEG or PNG image; remove or replace the file", path)
 	}
-	return fmt.Errorf("%s: corrupt %s image (%v); remove or replace the file", path, formatName(format), err)
+	return fmt.Errorf("%s: corrupt %s image (%w); remove or replace the file", path, formatName(format), err)
 }
 
 // toRGBOwned is ToRGB for an image nobody else holds: 8-bit RGBA images are converted in

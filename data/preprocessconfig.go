@@ -152,7 +152,7 @@ func parseHFImageConfig(b []byte) (*Preprocessor, error) {
 		Resample      *int       `json:"resample"`
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("not a valid image processor configuration: %v", err)
+		return nil, fmt.Errorf("not a valid image processor configuration: %w", err)
 	}
 	yes := func(p *bool) bool { return p == nil || *p }
 	if c.Resample != nil && *c.Resample != 3 {
@@ -232,7 +232,7 @@ func parseOpenCLIPConfig(b []byte) (*Preprocessor, error) {
 		} `json:"preprocess_cfg"`
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("not a valid open_clip configuration: %v", err)
+		return nil, fmt.Errorf("not a valid open_clip configuration: %w", err)
 	}
 	if c.Pre == nil {
 		return nil, errors.New(`no "preprocess_cfg"`)

@@ -59,7 +59,7 @@ func ReadTemplates(path string) ([]string, error) {
 		out = append(out, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no templates; write one per line, each with %s", path, Placeholder)
@@ -139,7 +139,7 @@ func ReadClasses(path string) ([]ClassEntry, error) {
 		out = append(out, ClassEntry{Folder: folder, Name: name})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no classes; write one class per line", path)

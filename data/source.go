@@ -98,7 +98,7 @@ func (src Source) Load() (*Splits, error) {
 		if src.SplitFile != "" {
 			where = src.SplitFile
 		}
-		return nil, fmt.Errorf("%s: %v", where, err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	return sub, nil
 }

@@ -60,7 +60,7 @@ func ReadSplitFile(path string) (*SplitFile, error) {
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("%s: not a split file (%v); want {\"train\": [[path, label, class name], ...], \"val\": ..., \"test\": ...}", path, err)
+		return nil, fmt.Errorf("%s: not a split file (%w); want {\"train\": [[path, label, class name], ...], \"val\": ..., \"test\": ...}", path, err)
 	}
 	sf := &SplitFile{}
 	names := map[int]string{}
@@ -79,7 +79,7 @@ func ReadSplitFile(path string) (*SplitFile, error) {
 		for i, row := range rows {
 			e, err := parseEntry(row)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s[%d] %s: %v", path, part.key, i, clip(row), err)
+				return nil, fmt.Errorf("%s: %s[%d] %s: %w", path, part.key, i, clip(row), err)
 			}
 			if prev, ok := names[e.Label]; ok && prev != e.Class {
 				return nil, fmt.Errorf("%s: %s[%d]: label %d is named %q here and %q elsewhere; one label needs one class name", path, part.key, i, e.Label, e.Class, prev)
@@ -176,7 +176,7 @@ func LoadSplitFile(path, root string) (*Splits, error) {
 			full := filepath.Join(root, e.Path)
 			real, err := filepath.EvalSymlinks(full)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s[%d]: %s: %v", path, part.key, i, errs.Path(full), safeio.PathCause(err))
+				return nil, fmt.Errorf("%s: %s[%d]: %s: %w", path, part.key, i, errs.Path(full), safeio.PathCause(err))
 			}
 			real, _ = filepath.Abs(real)
 			if rel, err := filepath.Rel(realRoot, real); err != nil || !filepath.IsLocal(rel) {

@@ -131,7 +131,7 @@ func writePNG(path string, img image.Image) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }

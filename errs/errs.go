@@ -22,6 +22,23 @@ func Input(format string, args ...any) error {
 	return &inputError{fmt.Errorf(format, args...)}
 }
 
+// wrapped is an error whose message is written apart from its cause (a cause reworded for one
+// line, say) and which still unwraps to that cause.
+type wrapped struct {
+	msg   string
+	cause error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.cause }
+
+// Wrap returns an error with the formatted message (fmt.Sprintf semantics, no %w) that unwraps
+// to cause, for a message that words the cause itself, so that errors.Is and errors.As still
+// find it. It keeps cause's input mark: Wrap of an input error is an input error.
+func Wrap(cause error, format string, args ...any) error {
+	return &wrapped{msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
 // AsInput marks an existing error as an input error; nil stays nil.
 func AsInput(err error) error {
 	if err == nil || IsInput(err) {

@@ -133,7 +133,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, errs.Input("%s: %v", path, safeio.PathCause(err))
+		return nil, errs.Input("%s: %w", path, safeio.PathCause(err))
 	}
 	return Parse(raw, path)
 }

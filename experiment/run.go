@@ -94,7 +94,7 @@ func prepareOut(c *Config, out string) error {
 	var have settings
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &have); err != nil {
-			return errs.Input("%s: not valid JSON (%v); give another experiment folder", path, err)
+			return errs.Input("%s: not valid JSON (%w); give another experiment folder", path, err)
 		}
 		if have.Fingerprint != c.fingerprint() {
 			return errs.Input("%s holds an experiment with other settings (model, strategies, training or templates differ); give another experiment folder", out)
@@ -103,7 +103,7 @@ func prepareOut(c *Config, out string) error {
 		return errs.Input("%s holds files but no %s; give an empty or new experiment folder", out, SettingsFile)
 	}
 	if err := os.MkdirAll(filepath.Join(out, JobsDir), 0o755); err != nil {
-		return errs.Input("cannot create %s: %v", out, safeio.PathCause(err))
+		return errs.Input("cannot create %s: %w", out, safeio.PathCause(err))
 	}
 	return atomicfile.WriteJSON(path, settings{Fingerprint: c.fingerprint(), Config: c})
 }
@@ -121,7 +121,7 @@ func (c *Config) checkData() error {
 		}
 		if d.SplitFile != "" {
 			if _, err := os.Stat(d.SplitFile); err != nil {
-				return errs.Input("data set %s: split file %s: %v; fix its split_file: entry", d.Name, d.SplitFile, safeio.PathCause(err))
+				return errs.Input("data set %s: split file %s: %w; fix its split_file: entry", d.Name, d.SplitFile, safeio.PathCause(err))
 			}
 		}
 	}
@@ -141,7 +141,7 @@ func readResult(c *Config, out string, j Job) (*Result, error) {
 	}
 	var r Result
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, errs.Input("%s: not valid JSON (%v); remove it to run the job again", path, err)
+		return nil, errs.Input("%s: not valid JSON (%w); remove it to run the job again", path, err)
 	}
 	if r.Fingerprint != c.jobFingerprint(j) {
 		return nil, errs.Input("%s was made with other settings or data; remove the job's folder to run it again, or give another experiment folder", path)
@@ -264,7 +264,7 @@ func gather(c *Config, out string) ([]Result, int, error) {
 func writeTable(c *Config, out string, results []Result) (*Summary, []string, error) {
 	s, err := Summarise(c, results)
 	if err != nil {
-		return nil, nil, errs.Input("%s: %v", out, err)
+		return nil, nil, errs.Input("%s: %w", out, err)
 	}
 	js, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/skipgraph/skipgraph/data"
+	"github.com/skipgraph/skipgraph/synth"
 	"github.com/skipgraph/skipgraph/train"
 )
 
@@ -67,7 +68,7 @@ func fixture(t *testing.T) string {
 			names = append(names, data.DisplayName(c))
 		}
 		names = append(names, data.FashionMNISTClasses...)
-		if _, fixErr = train.WriteDemoModel(filepath.Join(fixDir, "model"), train.PromptWords(names, []string{data.DefaultTemplate}), 2); fixErr != nil {
+		if _, fixErr = synth.WriteDemo(filepath.Join(fixDir, "model"), synth.PromptWords(names, []string{data.DefaultTemplate}), 2); fixErr != nil {
 			return
 		}
 		for i, ds := range []struct {

@@ -121,7 +121,7 @@ func Find(explicit, dirs []string) ([]Candidate, error) {
 		}
 		if st.IsDir() {
 			if err := scan(p, true); err != nil {
-				return nil, errs.Input("--plugin %s: %v", p, err)
+				return nil, errs.Input("--plugin %s: %w", p, err)
 			}
 			continue
 		}
@@ -129,7 +129,7 @@ func Find(explicit, dirs []string) ([]Candidate, error) {
 	}
 	for _, d := range dirs {
 		if err := scan(d, false); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, errs.Input("plugin folder %s: %v", d, err)
+			return nil, errs.Input("plugin folder %s: %w", d, err)
 		}
 	}
 	return out, nil

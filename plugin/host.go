@@ -70,7 +70,7 @@ func Open(ctx context.Context, path string, opts Options) (*Plugin, error) {
 		path = abs
 	}
 	if err := checkExecutable(path); err != nil {
-		return nil, errs.Input("plugin %s: %v", path, err)
+		return nil, errs.Input("plugin %s: %w", path, err)
 	}
 	p := &Plugin{path: path, timeout: opts.Timeout, stderr: &tail{max: 16 << 10}, cmd: exec.Command(path)}
 	ownGroup(p.cmd)
@@ -107,7 +107,7 @@ func Open(ctx context.Context, path string, opts Options) (*Plugin, error) {
 	if err != nil {
 		var bad *badAnswer
 		if errors.As(err, &bad) {
-			err = errs.Input("plugin %s returned %v", path, err)
+			err = errs.Input("plugin %s returned %w", path, err)
 		} else {
 			err = p.fail(cctx, "Info", err)
 		}
@@ -116,7 +116,7 @@ func Open(ctx context.Context, path string, opts Options) (*Plugin, error) {
 	}
 	if err := checkInfo(info); err != nil {
 		p.Close()
-		return nil, errs.Input("plugin %s describes itself wrongly: %v", path, err)
+		return nil, errs.Input("plugin %s describes itself wrongly: %w", path, err)
 	}
 	p.info = info
 	return p, nil
@@ -147,12 +147,12 @@ func (p *Plugin) Plan(ctx context.Context, req *strategy.Request) (*strategy.Pla
 	if err != nil {
 		var bad *badAnswer
 		if errors.As(err, &bad) {
-			return nil, errs.Input("plugin %s returned %v", p.path, err)
+			return nil, errs.Input("plugin %s returned %w", p.path, err)
 		}
 		return nil, p.fail(cctx, "Plan", err)
 	}
 	if err := CheckPlan(req.Skeleton, plan); err != nil {
-		return nil, errs.Input("plugin %s returned an invalid plan: %v", p.path, err)
+		return nil, errs.Input("plugin %s returned an invalid plan: %w", p.path, err)
 	}
 	return plan, nil
 }
@@ -332,7 +332,7 @@ func (r *Remote) Info(ctx context.Context) (strategy.Info, error) {
 	}
 	var rep infoReply
 	if err := decode(out.GetJson(), &rep, false); err != nil {
-		return strategy.Info{}, &badAnswer{fmt.Errorf("a malformed description: %v", err)}
+		return strategy.Info{}, &badAnswer{fmt.Errorf("a malformed description: %w", err)}
 	}
 	return rep.Info, nil
 }
@@ -361,7 +361,7 @@ func (r *Remote) Plan(ctx context.Context, req *strategy.Request, tensors Tensor
 	}
 	var plan *strategy.Plan
 	if err := decode(out.GetJson(), &plan, true); err != nil {
-		return nil, &badAnswer{fmt.Errorf("a malformed plan: %v", err)}
+		return nil, &badAnswer{fmt.Errorf("a malformed plan: %w", err)}
 	}
 	if plan == nil {
 		return nil, &badAnswer{fmt.Errorf("a malformed plan: null")}

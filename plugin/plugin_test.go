@@ -19,7 +19,6 @@ import (
 	"github.com/skipgraph/skipgraph/plugin"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
-	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/strategy"
 	"github.com/skipgraph/skipgraph/synth"
 	"github.com/skipgraph/skipgraph/tensorio"
@@ -145,44 +144,16 @@ func TestExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	labels := testenv.Tensor(t, testenv.LoadJSON(t, filepath.Join(dir, "reference.json"))["labels"])
-	fs, err := runtime.NewSession(filepath.Join(out, man.Graphs["features"].File), nil)
-	if err != nil {
+	run := bundle.NewRunner(out, man, nil)
+	inputs["labels"] = labels
+	if _, err := run.Features(inputs); err != nil {
 		t.Fatal(err)
 	}
-	defer fs.Close()
-	fin := map[string]*tensorio.Tensor{}
-	for _, r := range man.Graphs["features"].Inputs {
-		fin[r.Name] = inputs[r.Name]
-	}
-	states, err := fs.Run(fin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params, err := bundle.InitialParams(out, man)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := bundle.OpenStepper(out, man, params, nil, nil)
+	st, err := run.OpenFed(inputs, 0.05, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for _, in := range man.Graphs["train_step"].Inputs {
-		var err error
-		switch in.Role {
-		case "image", "text_input":
-			err = st.Feed(in.Name, inputs[in.Name])
-		case "state":
-			err = st.Feed(in.Name, states[in.Name])
-		case "labels":
-			err = st.Feed(in.Name, labels)
-		case "lr":
-			err = st.FeedScalar(in.Name, 0.05)
-		}
-		if err != nil {
-			t.Fatalf("feeding %s: %v", in.Name, err)
-		}
-	}
 	var losses []float64
 	for step := 1; step <= 4; step++ {
 		st.FeedScalar("step", float64(step))

@@ -129,7 +129,7 @@ func SetupCUDA(c CUDASetup) (*CUDASetupResult, error) {
 	for _, name := range CUDAProviderFiles {
 		p := src.files[name]
 		if err := checkProviderFile(p, name); err != nil {
-			return nil, errs.Input("cuda setup: %s from %s: %v; not installing it", name, src.from, err)
+			return nil, errs.Input("cuda setup: %s from %s: %w; not installing it", name, src.from, err)
 		}
 		sum, err := fileSHA256(p)
 		if err != nil {
@@ -208,7 +208,7 @@ func (c CUDASetup) gather(work string) (*source, error) {
 		src.pinned = true
 	}
 	if err := extractProviders(archive, work, src.files); err != nil {
-		return nil, errs.Input("cuda setup: %s: %v", from, err)
+		return nil, errs.Input("cuda setup: %s: %w", from, err)
 	}
 	return src, nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio/onnxpb"
 	"github.com/skipgraph/skipgraph/tensorio"
 	"google.golang.org/protobuf/proto"
@@ -101,7 +102,7 @@ func (m *Memory) New(dt DType, shape ...int64) (*Value, error) {
 	}
 	ptr, err := createTensor(m.alloc, shape, int(dt))
 	if err != nil {
-		return nil, fmt.Errorf("allocating %v%v in %s memory: %s", dt, shape, m.device, oneLine(err))
+		return nil, errs.Wrap(err, "allocating %v%v in %s memory: %s", dt, shape, m.device, oneLine(err))
 	}
 	v := &Value{dev: &devValue{ptr: ptr, dt: dt, shape: append([]int64{}, shape...), device: m.device, mem: m}}
 	m.mu.Lock()

@@ -209,7 +209,7 @@ func scanModel(data []byte) (ins, outs []IOInfo, err error) {
 func parseValueInfo(raw []byte) (IOInfo, error) {
 	var vi onnxpb.ValueInfoProto
 	if err := proto.Unmarshal(raw, &vi); err != nil {
-		return IOInfo{}, fmt.Errorf("not a valid ONNX model (graph input/output: %v)", err)
+		return IOInfo{}, fmt.Errorf("not a valid ONNX model (graph input/output: %w)", err)
 	}
 	info := IOInfo{Name: vi.GetName()}
 	tt := vi.GetType().GetTensorType()

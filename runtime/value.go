@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"unsafe"
 
+	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/tensorio"
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -100,7 +101,7 @@ func newOrtValue(t *Tensor) (*Value, error) {
 		return nil, fmt.Errorf("tensor data of Go type %T is not supported", t.Data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("creating ORT tensor %v: %s", t, oneLine(err))
+		return nil, errs.Wrap(err, "creating ORT tensor %v: %s", t, oneLine(err))
 	}
 	return &Value{t: t, v: v}, nil
 }

@@ -246,7 +246,7 @@ func ResolveArgs(info Info, given map[string]string) (map[string]string, error) 
 			return nil, errs.Input("strategy %s has no parameter %q (it has: %s)", info.Name, k, strings.Join(names, ", "))
 		}
 		if err := CheckValue(p, v); err != nil {
-			return nil, errs.Input("strategy %s: parameter %s=%q is %v", info.Name, p.Name, v, err)
+			return nil, errs.Input("strategy %s: parameter %s=%q is %w", info.Name, p.Name, v, err)
 		}
 		out[k] = v
 	}

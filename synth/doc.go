@@ -19,6 +19,10 @@
 // vision_model.onnx (pixel_values), each tower with its projection, whose outputs text_embeds
 // and image_embeds are not normalised.
 //
+// WriteTokenizer writes a small byte-level BPE tokenizer.json whose vocabulary makes given
+// words one token each; WriteDemo writes a tiny model with such a tokenizer, the model of
+// 'skipgraph demo' and of the tests that train end to end.
+//
 // Build returns the models in memory with a Truth: what the generator knows it wrote (towers,
 // layer counts, widths, the residual-stream values at every layer boundary, and for every
 // parameter its initializer, layout and row slice). Tests of structure discovery compare what

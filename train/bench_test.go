@@ -13,6 +13,7 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/full"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/synth"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -32,7 +33,7 @@ func BenchmarkViTB16(b *testing.B) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "model", "model.onnx")); err != nil {
 		t0 := time.Now()
-		if _, err := WriteTokenizerSize(filepath.Join(dir, "model"), PromptWords(names, []string{data.DefaultTemplate}), synth.Sizes["vit-b-16"].Vocab); err != nil {
+		if _, err := synth.WriteTokenizerSize(filepath.Join(dir, "model"), synth.PromptWords(names, []string{data.DefaultTemplate}), synth.Sizes["vit-b-16"].Vocab); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := synth.Write(synth.Config{Style: synth.StyleHF, Size: "vit-b-16", Seed: 1}, filepath.Join(dir, "model")); err != nil {
@@ -76,7 +77,7 @@ func BenchmarkViTB16(b *testing.B) {
 			for i := range p {
 				p[i] = float32(r.NormFloat64())
 			}
-			tr.protos, _ = normalizeRows(must(tensorio.FromSlice([]int64{int64(tr.classes), 512}, p)))
+			tr.protos, _ = classsel.NormalizeRows(must(tensorio.FromSlice([]int64{int64(tr.classes), 512}, p)))
 		}
 		params, err := bundle.InitialParams(bdir, tr.man)
 		if err != nil {

@@ -58,13 +58,13 @@ func loadTorchFile(path string, man *bundle.Manifest, params bool) (map[string]*
 	s, err := tensorio.LoadSafetensors(path)
 	if err != nil {
 		if cause := safeio.PathCause(err); cause != err {
-			return nil, errs.Input("%s: %v", path, cause)
+			return nil, errs.Input("%s: %w", path, cause)
 		}
-		return nil, errs.Input("%v", err)
+		return nil, errs.AsInput(err)
 	}
 	ts, unknown, err := man.FromTorch(s.Tensors)
 	if err != nil {
-		return nil, errs.Input("%s: %v", path, err)
+		return nil, errs.Input("%s: %w", path, err)
 	}
 	if !params {
 		if len(unknown) > 0 {
@@ -118,10 +118,10 @@ func LoadTensors(dir string) (map[string]*tensorio.Tensor, error) {
 	for n, f := range idx.Files {
 		p, err := safeio.Within(dir, f)
 		if err != nil && p == "" {
-			return nil, errs.Input("%s: file %q of %s %v; parameter files lie in the index's folder", filepath.Join(dir, IndexFile), f, n, err)
+			return nil, errs.Input("%s: file %q of %s %w; parameter files lie in the index's folder", filepath.Join(dir, IndexFile), f, n, err)
 		}
 		if err != nil {
-			return nil, errs.Input("%s: %v", errs.Path(p), safeio.PathCause(err))
+			return nil, errs.Input("%s: %w", errs.Path(p), safeio.PathCause(err))
 		}
 		t, err := tensorio.LoadNPY(p)
 		if err != nil {
@@ -145,7 +145,7 @@ func LoadParams(path string, man *bundle.Manifest) (map[string]*tensorio.Tensor,
 	if _, err := os.Lstat(filepath.Join(path, ParamsFile)); err == nil {
 		p, err := safeio.Within(path, ParamsFile)
 		if err != nil {
-			return nil, errs.Input("%s: %s %v; a run's parameters lie in its folder", path, ParamsFile, err)
+			return nil, errs.Input("%s: %s %w; a run's parameters lie in its folder", path, ParamsFile, err)
 		}
 		return loadTorchFile(p, man, true)
 	}
@@ -155,7 +155,7 @@ func LoadParams(path string, man *bundle.Manifest) (map[string]*tensorio.Tensor,
 		}
 	}
 	if _, err := os.Stat(path); err != nil {
-		return nil, errs.Input("%s: %v; give the output folder of 'skipgraph train'", path, safeio.PathCause(err))
+		return nil, errs.Input("%s: %w; give the output folder of 'skipgraph train'", path, safeio.PathCause(err))
 	}
 	if ck, err := latestCheckpoint(path); err == nil && ck != "" {
 		return nil, errs.Input("%s: the run has no final parameters yet (its last checkpoint is %s); finish it with 'skipgraph train --resume %s' or pass --params %s", path, ck, path, ck)
@@ -305,7 +305,7 @@ func latestCheckpoint(out string) (string, error) {
 		if len(dirs) > 0 {
 			prev = filepath.Base(dirs[len(dirs)-1])
 		}
-		return "", errs.Input("%v; remove that checkpoint folder to resume from the newest readable one (%s)", bad[0], prev)
+		return "", errs.Input("%w; remove that checkpoint folder to resume from the newest readable one (%s)", bad[0], prev)
 	}
 	if len(dirs) == 0 {
 		return "", nil
@@ -390,10 +390,10 @@ func writeJSON(path string, v any) error {
 func readJSON(path string, v any) error {
 	b, err := safeio.ReadFile(path)
 	if err != nil {
-		return errs.Input("%s: %v", errs.Path(path), safeio.PathCause(err))
+		return errs.Input("%s: %w", errs.Path(path), safeio.PathCause(err))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return errs.Input("%s: not valid JSON: %v", errs.Path(path), err)
+		return errs.Input("%s: not valid JSON: %w", errs.Path(path), err)
 	}
 	return nil
 }

@@ -289,10 +289,10 @@ func prepareOut(out string, force bool, inputs []string) error {
 		if st, serr := os.Stat(out); serr == nil && !st.IsDir() {
 			return errs.Input("%s is a file; give a folder for the run's output", out)
 		}
-		return errs.Input("%s: %v", out, safeio.PathCause(err))
+		return errs.Input("%s: %w", out, safeio.PathCause(err))
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return errs.Input("cannot create %s: %v", out, safeio.PathCause(err))
+		return errs.Input("cannot create %s: %w", out, safeio.PathCause(err))
 	}
 	return nil
 }

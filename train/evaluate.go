@@ -150,7 +150,7 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 func modelFile(path string) (string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return "", errs.Input("%s: %v; give a bundle folder or a CLIP .onnx export", path, safeio.PathCause(err))
+		return "", errs.Input("%s: %w; give a bundle folder or a CLIP .onnx export", path, safeio.PathCause(err))
 	}
 	if !st.IsDir() {
 		return path, nil

@@ -111,7 +111,7 @@ func Export(cfg ExportConfig) ([]string, error) {
 		outs = []string{cfg.Out}
 	} else {
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-			return nil, errs.Input("cannot create %s: %v", cfg.Out, safeio.PathCause(err))
+			return nil, errs.Input("cannot create %s: %w", cfg.Out, safeio.PathCause(err))
 		}
 		for _, f := range files {
 			outs = append(outs, filepath.Join(cfg.Out, filepath.Base(f.Path)))
@@ -180,9 +180,9 @@ func checkSource(path string, want bundle.SourceFile, override bool) error {
 	f, err := safeio.Open(path)
 	if err != nil {
 		if override {
-			return errs.Input("--source %s: %v", path, safeio.PathCause(err))
+			return errs.Input("--source %s: %w", path, safeio.PathCause(err))
 		}
-		return errs.Input("source model %s (from the bundle's manifest): %v; pass --source PATH if it moved", path, safeio.PathCause(err))
+		return errs.Input("source model %s (from the bundle's manifest): %w; pass --source PATH if it moved", path, safeio.PathCause(err))
 	}
 	defer f.Close()
 	h := sha256.New()

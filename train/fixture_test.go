@@ -13,6 +13,7 @@ import (
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/full"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
+	"github.com/skipgraph/skipgraph/synth"
 )
 
 // fixtureDir holds what the tests share: a tiny model with its tokenizer, a data set and
@@ -51,7 +52,7 @@ func fixture(t testing.TB) (model, dataDir string) {
 		for _, c := range classes {
 			names = append(names, data.DisplayName(c))
 		}
-		if _, fixtureErr = WriteDemoModel(filepath.Join(fixtureDir, "model"), PromptWords(names, []string{data.DefaultTemplate}), 2); fixtureErr != nil {
+		if _, fixtureErr = synth.WriteDemo(filepath.Join(fixtureDir, "model"), synth.PromptWords(names, []string{data.DefaultTemplate}), 2); fixtureErr != nil {
 			return
 		}
 		for i, split := range []string{"train", "val", "test"} {

@@ -78,24 +78,6 @@ func TestFloat16Export(t *testing.T) {
 	idsT, _ := tensorio.FromSlice([]int64{classes, 8}, ids)
 	maskT, _ := tensorio.FromSlice([]int64{classes, 8}, mask)
 	labels, _ := tensorio.FromSlice([]int64{images}, []int64{0, 1, 2, 3})
-	fs, err := runtime.NewSession(filepath.Join(out, bundle.FeaturesFile), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states, err := fs.Run(map[string]*tensorio.Tensor{"pixel_values": pxT, "input_ids": idsT, "attention_mask": maskT})
-	fs.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	params, err := bundle.InitialParams(out, man)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := bundle.OpenStepper(out, man, params, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	k, _ := tensorio.FromSlice([]int64{1}, []int64{int64(cskip.Config{Ratio: 0.5, Max: 50}.TopK(classes))})
 	tail, _ := tensorio.FromSlice([]int64{0}, []int64{})
 	protos := make([]float32, classes*16)
@@ -103,20 +85,17 @@ func TestFloat16Export(t *testing.T) {
 		protos[i] = float32(r.NormFloat64())
 	}
 	pT, _ := tensorio.FromSlice([]int64{classes, 16}, protos)
-	feeds := map[string]*tensorio.Tensor{"input_ids": idsT, "attention_mask": maskT, "labels": labels,
-		"state.vision": states["state.vision"], "state.text": states["state.text"],
+	feeds := map[string]*tensorio.Tensor{"pixel_values": pxT, "input_ids": idsT, "attention_mask": maskT, "labels": labels,
 		"cskip.k": k, "cskip.tail": tail, "cskip.prototypes": pT}
-	for name, v := range feeds {
-		if err := st.Feed(name, v); err != nil {
-			t.Fatal(err)
-		}
+	run := bundle.NewRunner(out, man, nil)
+	if _, err := run.Features(feeds); err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range man.Graphs["train_step"].Inputs {
-		if in.Role == "lr" {
-			st.FeedScalar(in.Name, 0.05)
-		}
+	st, err := run.OpenFed(feeds, 0.05, 1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	st.FeedScalar("step", 1)
+	defer st.Close()
 	var losses []float64
 	for i := 0; i < 6; i++ {
 		l, err := st.Step()

@@ -21,7 +21,7 @@ import (
 func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 	cfg := &t.cfg
 	man := t.man
-	params, err := bundle.InitialParams(cfg.Bundle, man)
+	params, err := t.bundle.InitialParams()
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 					return nil, err
 				}
 				prog.line("stopped at step %d; checkpoint written, continue with --resume %s", ck.Step, cfg.Out)
-				return nil, fmt.Errorf("%w at step %d (%v)", ErrStopped, ck.Step, ctx.Err())
+				return nil, fmt.Errorf("%w at step %d (%w)", ErrStopped, ck.Step, ctx.Err())
 			}
 			b := batches[bi]
 			if err := t.feedBatch(b, labels); err != nil {

@@ -6,6 +6,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
-	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
@@ -82,6 +82,8 @@ func (t *trainer) prepare() error {
 	t.prep = &train
 	t.prep.Augment = !cfg.NoAugment
 	t.opts = &runtime.Options{Device: cfg.Device, IntraOpThreads: cfg.Threads}
+	t.bundle = bundle.NewRunner(cfg.Bundle, man, t.opts)
+	t.bundle.Resident = cfg.Resident
 
 	rec, err := man.Graph("train_step")
 	if err != nil {
@@ -110,12 +112,12 @@ func (t *trainer) prepare() error {
 			return err
 		}
 		if t.visionState != "" {
-			if t.featVision, err = pruned(fm, frec.File+" (image prefix)", []string{t.visionState}, t.opts); err != nil {
+			if t.featVision, err = bundle.OpenPart(fm, frec.File+" (image prefix)", []string{t.visionState}, t.opts); err != nil {
 				return err
 			}
 		}
 		if t.textState != "" {
-			if t.featText, err = pruned(fm, frec.File+" (text prefix)", []string{t.textState}, t.opts); err != nil {
+			if t.featText, err = bundle.OpenPart(fm, frec.File+" (text prefix)", []string{t.textState}, t.opts); err != nil {
 				return err
 			}
 		}
@@ -124,7 +126,7 @@ func (t *trainer) prepare() error {
 		return errs.AsInput(err)
 	}
 	if man.CSkip != nil {
-		c := classsel.Config{Ratio: man.CSkip.Ratio, Max: man.CSkip.Max, Lambda: man.CSkip.Lambda, Seed: man.CSkip.Seed}
+		c := man.CSkipConfig()
 		t.cskipK = c.TopK(t.classes)
 		t.cskipTail = c.Tail(t.classes)
 	}
@@ -181,19 +183,10 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 				return fmt.Errorf("CSkip prototypes: %w", err)
 			}
 		}
-		consts[bundleInput(man, bundle.RoleCSkipPrototypes)] = protos
-		kt, _ := tensorio.FromSlice([]int64{1}, []int64{int64(t.cskipK)})
-		consts[bundleInput(man, bundle.RoleCSkipK)] = kt
-		tail := append([]int64{}, t.cskipTail...)
-		tt, _ := tensorio.FromSlice([]int64{int64(len(tail))}, tail)
-		consts[bundleInput(man, bundle.RoleCSkipTail)] = tt
+		maps.Copy(consts, man.CSkipInputs(protos))
 	}
 	var err error
-	open := bundle.OpenStepper
-	if t.cfg.Resident {
-		open = bundle.OpenResidentStepper
-	}
-	if t.st, err = open(t.cfg.Bundle, man, params, state, t.opts); err != nil {
+	if t.st, err = t.bundle.Open(params, state); err != nil {
 		return err
 	}
 	if t.st.Resident() {
@@ -203,38 +196,16 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		}
 		t.dev = &deviceCache{st: t.st, axis: axis}
 	}
-	rec, _ := man.Graph("train_step")
-	for _, in := range rec.Inputs {
-		switch in.Role {
-		case bundle.RoleTextInput, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail:
-			if consts[in.Name] == nil {
-				return fmt.Errorf("no value for train-step input %s", in.Name)
-			}
-			if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
-				return err
-			}
-		case bundle.RoleState:
-			if in.Name == t.textState {
-				if err := t.st.Feed(in.Name, consts[in.Name]); err != nil {
-					return err
-				}
-			}
+	if err := t.bundle.Feed(t.st, consts, bundle.RoleTextInput, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail); err != nil {
+		return err
+	}
+	if t.textState != "" {
+		if err := t.st.Feed(t.textState, consts[t.textState]); err != nil {
+			return err
 		}
 	}
 	t.st.Trim()
 	return nil
-}
-
-// bundleInput returns the train-step input of a role.
-func bundleInput(man *bundle.Manifest, role bundle.Role) string {
-	if rec := man.Graphs[bundle.GraphTrainStep]; rec != nil {
-		for _, in := range rec.Inputs {
-			if in.Role == role {
-				return in.Name
-			}
-		}
-	}
-	return string(role)
 }
 
 func outputRole(man *bundle.Manifest, name string) (bundle.Role, bool) {
@@ -277,7 +248,7 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 	size := int64(t.prep.Size)
 	for start := 0; start < len(paths); start += fb {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w while caching features (%v)", ErrStopped, err)
+			return fmt.Errorf("%w while caching features (%w)", ErrStopped, err)
 		}
 		end := min(start+fb, len(paths))
 		px, err := t.prep.Batch(paths[start:end], rng)

@@ -6,41 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/clip"
 	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
-	"github.com/skipgraph/skipgraph/rewrite"
+	"github.com/skipgraph/skipgraph/rewrite/classsel"
 	"github.com/skipgraph/skipgraph/runtime"
 	"github.com/skipgraph/skipgraph/tensorio"
 )
-
-// pruned opens the part of model m that computes the named values, as a session whose outputs
-// are exactly those values (graph inputs that part does not read are dropped).
-func pruned(m *graph.Model, name string, outputs []string, opts *runtime.Options) (*runtime.Session, error) {
-	c := m.Clone()
-	g := c.Graph
-	var outs []*graph.Value
-	for _, o := range outputs {
-		v := g.Value(o)
-		if v == nil {
-			return nil, fmt.Errorf("%s: no value %q", name, o)
-		}
-		if v.Type.Elem == 0 {
-			v.Type.Elem = graph.Float
-		}
-		outs = append(outs, v)
-	}
-	g.Outputs = outs
-	if _, err := rewrite.EliminateDeadCode(g); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	rewrite.RemoveUnusedInputs(g)
-	b, err := onnxio.Encode(c)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return runtime.NewSessionFromBytes(name, b, opts)
-}
 
 // feedsFor picks from all the inputs the session has.
 func feedsFor(s *runtime.Session, all map[string]*tensorio.Tensor) map[string]*tensorio.Tensor {
@@ -141,10 +114,10 @@ func OpenScorer(path string, opts *runtime.Options) (*Scorer, error) {
 		s.defaults[v.Name] = t
 	}
 	name := filepath.Base(path)
-	if s.text, err = pruned(m, name+" (text tower)", []string{s.textOut}, opts); err != nil {
+	if s.text, err = bundle.OpenPart(m, name+" (text tower)", []string{s.textOut}, opts); err != nil {
 		return nil, err
 	}
-	if s.image, err = pruned(m, name+" (image tower)", []string{s.imageOut}, opts); err != nil {
+	if s.image, err = bundle.OpenPart(m, name+" (image tower)", []string{s.imageOut}, opts); err != nil {
 		s.text.Close()
 		return nil, err
 	}
@@ -178,7 +151,7 @@ func (s *Scorer) TextFeatures(in TextInputs, params map[string]*tensorio.Tensor)
 	if err != nil {
 		return nil, err
 	}
-	return normalizeRows(res[s.textOut])
+	return classsel.NormalizeRows(res[s.textOut])
 }
 
 // ImageFeatures returns the normalised image features [n, embed] of preprocessed images.
@@ -192,7 +165,7 @@ func (s *Scorer) ImageFeatures(pixels *tensorio.Tensor, params map[string]*tenso
 	if err != nil {
 		return nil, err
 	}
-	return normalizeRows(res[s.imageOut])
+	return classsel.NormalizeRows(res[s.imageOut])
 }
 
 // feeds returns the parameter inputs: the given values (converted to the input's element type)
@@ -226,57 +199,19 @@ func (s *Scorer) feeds(params map[string]*tensorio.Tensor) (map[string]*tensorio
 	return all, nil
 }
 
-// ClassFeatures returns the zero-shot classifier of the prompts: per class, the mean over the
-// templates of the normalised text features, renormalised.
+// ClassFeatures returns the zero-shot classifier of the prompts (CSkip's prototypes): per
+// class, the mean over the templates of the normalised text features, renormalised
+// (classsel.Prototypes).
 func (s *Scorer) ClassFeatures(p *Prompts, params map[string]*tensorio.Tensor) (*tensorio.Tensor, error) {
-	var sum []float32
-	var shape []int64
+	var per []*tensorio.Tensor
 	for _, ti := range p.ByTemplate {
 		f, err := s.TextFeatures(ti, params)
 		if err != nil {
 			return nil, err
 		}
-		if sum == nil {
-			sum = make([]float32, len(f.Float32s()))
-			shape = f.Shape
-		}
-		for i, x := range f.Float32s() {
-			sum[i] += x
-		}
+		per = append(per, f)
 	}
-	t, err := tensorio.FromSlice(shape, sum)
-	if err != nil {
-		return nil, err
-	}
-	return normalizeRows(t)
-}
-
-// normalizeRows returns x [n, d] as float32 with each row scaled to unit L2 norm.
-func normalizeRows(x *tensorio.Tensor) (*tensorio.Tensor, error) {
-	if x == nil || len(x.Shape) != 2 {
-		return nil, fmt.Errorf("features: want a [rows, width] tensor, got %v", x)
-	}
-	f, err := x.AsFloat32()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float32, len(f))
-	d := int(x.Shape[1])
-	for r := 0; r < int(x.Shape[0]); r++ {
-		row := f[r*d : (r+1)*d]
-		var n float64
-		for _, v := range row {
-			n += float64(v) * float64(v)
-		}
-		n = math.Sqrt(n)
-		if n == 0 {
-			n = 1
-		}
-		for i, v := range row {
-			out[r*d+i] = float32(float64(v) / n)
-		}
-	}
-	return tensorio.FromSlice(append([]int64{}, x.Shape...), out)
+	return classsel.Prototypes(per)
 }
 
 // predict returns, per image, the class with the largest cosine similarity.

@@ -150,7 +150,7 @@ func bundleNear(dir string, man *bundle.Manifest) []string {
 func loadData(src data.Source) (*data.Splits, error) {
 	dir := src.Dir
 	if st, err := os.Stat(dir); err != nil {
-		return nil, errs.Input("data folder %s: %v", dir, safeio.PathCause(err))
+		return nil, errs.Input("data folder %s: %w", dir, safeio.PathCause(err))
 	} else if !st.IsDir() {
 		return nil, errs.Input("data folder %s: not a folder; want one sub-folder of images per class", dir)
 	}

@@ -31,6 +31,7 @@ type trainer struct {
 
 	featText, featVision *runtime.Session
 	scorer               *Scorer
+	bundle               *bundle.Runner // the bundle's features, initial parameters and step
 	st                   *bundle.Stepper
 
 	visionState, textState string // state input names ("" when not cached)
@@ -70,7 +71,7 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Resume {
 		ri, err := ReadRunInfo(cfg.Out)
 		if err != nil {
-			return nil, errs.Input("cannot resume %s: %v", cfg.Out, err)
+			return nil, errs.Input("cannot resume %s: %w", cfg.Out, err)
 		}
 		if ri.Finished {
 			return nil, errs.Input("%s: the run already finished; start a new one in another folder, or pass --force to replace it", cfg.Out)

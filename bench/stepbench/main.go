@@ -171,19 +171,11 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	params, err := bundle.InitialParams(c.dir, man)
-	if err != nil {
-		return err
-	}
-	st, err := bundle.OpenStepper(c.dir, man, params, nil, opts)
+	st, err := bundle.NewRunner(c.dir, man, opts).OpenFed(data, 1e-5, 1)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	params = nil
-	if err := feedAll(st, man, data); err != nil {
-		return err
-	}
 	data = nil
 	st.Trim() // a resident (CUDA) stepper's copy kernels let go of their device scratch
 	// Return the freed host copies (initial parameters, loaded inputs) to the OS, so that the
@@ -225,54 +217,16 @@ func run(c config) error {
 	return nil
 }
 
-// feedAll feeds the step's data inputs, a learning rate of 1e-5 and step 1.
-func feedAll(st *bundle.Stepper, man *bundle.Manifest, data map[string]*tensorio.Tensor) error {
-	for _, in := range man.Graphs["train_step"].Inputs {
-		var err error
-		switch in.Role {
-		case bundle.RoleImage, bundle.RoleTextInput, bundle.RoleState, bundle.RoleLabels, bundle.RoleCSkipPrototypes, bundle.RoleCSkipK, bundle.RoleCSkipTail:
-			if data[in.Name] == nil {
-				return fmt.Errorf("no data for input %s", in.Name)
-			}
-			err = st.Feed(in.Name, data[in.Name])
-		case bundle.RoleLR:
-			err = st.FeedScalar(in.Name, 1e-5)
-		case "step":
-			err = st.FeedScalar(in.Name, 1)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // featuresPhase makes the random data, runs features.onnx when the bundle has one, and writes
 // every input of the train step as <name>.npy into dir. It returns the features run's time.
 func featuresPhase(c config, man *bundle.Manifest, dir string) (float64, error) {
 	r := rand.New(rand.NewPCG(1, 1))
 	data := bundle.RandomInputs(r, man, c.batch, c.classes)
-	ms := 0.0
-	if rec := man.Graphs["features"]; rec != nil {
-		fs, err := runtime.NewSession(filepath.Join(c.dir, rec.File), &runtime.Options{IntraOpThreads: c.threads})
-		if err != nil {
-			return 0, err
-		}
-		in := map[string]*tensorio.Tensor{}
-		for _, i := range rec.Inputs {
-			in[i.Name] = data[i.Name]
-		}
-		t0 := time.Now()
-		out, err := fs.Run(in)
-		if err != nil {
-			return 0, err
-		}
-		ms = float64(time.Since(t0).Microseconds()) / 1000
-		fs.Close()
-		for k, v := range out {
-			data[k] = v
-		}
+	took, err := bundle.NewRunner(c.dir, man, &runtime.Options{IntraOpThreads: c.threads}).Features(data)
+	if err != nil {
+		return 0, err
 	}
+	ms := float64(took.Microseconds()) / 1000
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}

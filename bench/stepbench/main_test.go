@@ -44,18 +44,11 @@ func BenchmarkStepperStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	params, err := bundle.InitialParams(out, man)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := bundle.OpenStepper(out, man, params, nil, &runtime.Options{IntraOpThreads: 1})
+	st, err := bundle.NewRunner(out, man, &runtime.Options{IntraOpThreads: 1}).OpenFed(data, 1e-5, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if err := feedAll(st, man, data); err != nil {
-		b.Fatal(err)
-	}
 	if _, err := st.Step(); err != nil { // binds the CSkip output once
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/skipgraph/skipgraph/internal/safeio"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
+	"github.com/skipgraph/skipgraph/synth"
 	"github.com/skipgraph/skipgraph/train"
 )
 
@@ -64,7 +65,7 @@ func runDemo(ctx context.Context, dir string, classes, epochs int, lr float64, s
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return errs.Input("cannot create %s: %v", dir, err)
+		return errs.Input("cannot create %s: %w", dir, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("made by 'skipgraph demo'; a later demo replaces this folder\n"), 0o644); err != nil {
 		return err
@@ -78,7 +79,7 @@ func runDemo(ctx context.Context, dir string, classes, epochs int, lr float64, s
 	}
 	modelDir := filepath.Join(dir, "model")
 	step("1. a tiny random CLIP (Hugging Face layout) and its tokenizer in %s", modelDir)
-	model, err := train.WriteDemoModel(modelDir, train.PromptWords(display, []string{data.DefaultTemplate}), 2)
+	model, err := synth.WriteDemo(modelDir, synth.PromptWords(display, []string{data.DefaultTemplate}), 2)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func init() {
 				}
 				if *confusion != "" {
 					if err := train.PlotConfusion(ev, *confusion); err != nil {
-						return errs.Input("cannot write %s: %v", *confusion, err)
+						return errs.Input("cannot write %s: %w", *confusion, err)
 					}
 				}
 				if *asJSON {

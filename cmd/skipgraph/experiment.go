@@ -73,7 +73,7 @@ func init() {
 					defer stop()
 					rep, err = experiment.Run(ctx, cfg, opt)
 					if errors.Is(err, experiment.ErrStopped) {
-						return errs.Input("%v", err)
+						return errs.AsInput(err)
 					}
 					if err != nil {
 						return err

@@ -97,7 +97,7 @@ func runModel(path string, inputs []string, outDir, device string) error {
 	if err != nil {
 		// the model accepted the inputs' names, types and shapes: their values are at fault
 		// (an id out of range, sizes that do not agree with each other)
-		return errs.Input("%s: ONNX Runtime cannot run it on these inputs; check their values and sizes: %v", path, err)
+		return errs.Input("%s: ONNX Runtime cannot run it on these inputs; check their values and sizes: %w", path, err)
 	}
 	names := make([]string, 0, len(res))
 	for n := range res {
@@ -106,7 +106,7 @@ func runModel(path string, inputs []string, outDir, device string) error {
 	sort.Strings(names)
 	if outDir != "" {
 		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			return errs.Input("%s: %v", outDir, err)
+			return errs.Input("%s: %w", outDir, err)
 		}
 	}
 	inputFiles := []string{path}

@@ -29,7 +29,7 @@ func init() {
 					return usageError("setup", "setup takes no arguments")
 				}
 				if err := ort.Init(); err != nil {
-					return errs.Input("%v", err)
+					return errs.AsInput(err)
 				}
 				fmt.Fprintf(out, "onnxruntime %s (%s)\n", ort.Version(), ort.LibraryPath())
 				if !*cuda {

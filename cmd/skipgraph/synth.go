@@ -54,7 +54,7 @@ func init() {
 					return errs.AsInput(err)
 				}
 				if err := os.MkdirAll(outDir, 0o755); err != nil {
-					return errs.Input("%s: %v", outDir, err)
+					return errs.Input("%s: %w", outDir, err)
 				}
 				if *fp16 {
 					for _, m := range res.Models {

@@ -118,7 +118,7 @@ func init() {
 				defer stop()
 				res, err := train.Train(ctx, cfg)
 				if errors.Is(err, train.ErrStopped) {
-					return errs.Input("%v; the last checkpoint is intact: continue with 'skipgraph train --resume %s'", err, cfg.Out)
+					return errs.Input("%w; the last checkpoint is intact: continue with 'skipgraph train --resume %s'", err, cfg.Out)
 				}
 				if err != nil {
 					return err
@@ -160,7 +160,7 @@ func fmtF(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 func checkResumeFlags(out string, set map[string]bool, args []string, given map[string]string) error {
 	ri, err := train.ReadRunInfo(out)
 	if err != nil {
-		return errs.Input("cannot resume %s: %v", out, err)
+		return errs.Input("cannot resume %s: %w", out, err)
 	}
 	if len(args) > 1 || len(args) == 1 && !samePath(args[0], ri.Bundle) {
 		return usageError("train", "the run in %s was trained from bundle %s; resume it without a bundle argument", out, ri.Bundle)

@@ -11,6 +11,7 @@ import (
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/plugins/cskip"
 	"github.com/skipgraph/skipgraph/plugins/lskip"
+	"github.com/skipgraph/skipgraph/synth"
 	"github.com/skipgraph/skipgraph/train"
 )
 
@@ -23,7 +24,7 @@ func trainFixture(t *testing.T) string {
 	for _, c := range data.SyntheticClasses(3) {
 		names = append(names, data.DisplayName(c))
 	}
-	model, err := train.WriteDemoModel(filepath.Join(dir, "model"), train.PromptWords(names, []string{data.DefaultTemplate}), 2)
+	model, err := synth.WriteDemo(filepath.Join(dir, "model"), synth.PromptWords(names, []string{data.DefaultTemplate}), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestTrainBadInput(t *testing.T) {
 			return []string{"train", b, "--data", d, "-o", filepath.Join(tmp, "out")}
 		}, []string{"0002.png"}},
 		{"tokenizer of another vocabulary", func(t *testing.T, tmp string) []string {
-			if _, err := train.WriteTokenizer(filepath.Join(tmp, "tok"), []string{"photo"}); err != nil {
+			if _, err := synth.WriteTokenizer(filepath.Join(tmp, "tok"), []string{"photo"}); err != nil {
 				t.Fatal(err)
 			}
 			return []string{"train", b, "--data", dataDir, "-o", filepath.Join(tmp, "out"), "--tokenizer", filepath.Join(tmp, "tok")}

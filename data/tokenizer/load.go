@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/internal/safeio"
 )
 
@@ -162,7 +163,7 @@ func readSidecars(dir string, cfg *specialConfig) error {
 func parseSidecar(path string, data []byte, cfg *specialConfig) error {
 	var c hfConfigJSON
 	if err := json.Unmarshal(data, &c); err != nil {
-		return fmt.Errorf("%s: %v; fix the JSON or remove the file", path, jsonErr(err))
+		return errs.Wrap(err, "%s: %s; fix the JSON or remove the file", path, jsonErr(err))
 	}
 	if c.BOS != "" {
 		cfg.bos = string(c.BOS)
@@ -258,7 +259,7 @@ func LoadHFVocabMerges(vocabPath, mergesPath string) (*Tokenizer, error) {
 func parseVocabMerges(vocabPath string, vdata []byte, mergesPath string, mdata []byte, cfg specialConfig) (*Tokenizer, error) {
 	var vocab map[string]int64
 	if err := json.Unmarshal(vdata, &vocab); err != nil {
-		return nil, fmt.Errorf("%s: %v; want a JSON object of token to id", vocabPath, jsonErr(err))
+		return nil, errs.Wrap(err, "%s: %s; want a JSON object of token to id", vocabPath, jsonErr(err))
 	}
 	if vocab == nil {
 		return nil, fmt.Errorf("%s: want a JSON object of token to id, got null", vocabPath)
@@ -343,11 +344,11 @@ func LoadOpenAIBPE(path string) (*Tokenizer, error) {
 func parseOpenAIBPE(path string, data []byte) (*Tokenizer, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a gzip file (%v); give OpenAI's %s", path, err, OpenAIBPEFile)
+		return nil, fmt.Errorf("%s: not a gzip file (%w); give OpenAI's %s", path, err, OpenAIBPEFile)
 	}
 	text, err := io.ReadAll(io.LimitReader(zr, maxFileBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: corrupt gzip data: %v", path, err)
+		return nil, fmt.Errorf("%s: corrupt gzip data: %w", path, err)
 	}
 	if len(text) > maxFileBytes {
 		return nil, fmt.Errorf("%s: decompresses to more than %d MiB; not a merges file", path, maxFileBytes>>20)
@@ -435,7 +436,7 @@ func LoadHFTokenizerJSON(path string) (*Tokenizer, error) {
 func parseTokenizerJSON(path string, data []byte, side specialConfig) (*Tokenizer, error) {
 	var tj hfTokenizerJSON
 	if err := json.Unmarshal(data, &tj); err != nil {
-		return nil, fmt.Errorf("%s: %v; want a Hugging Face tokenizer.json", path, jsonErr(err))
+		return nil, errs.Wrap(err, "%s: %s; want a Hugging Face tokenizer.json", path, jsonErr(err))
 	}
 	m := tj.Model
 	if m == nil {

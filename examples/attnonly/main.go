@@ -44,7 +44,7 @@ func (attnOnly) Plan(_ context.Context, req *plugin.Request) (*plugin.Plan, erro
 		tower = strings.TrimSpace(tower)
 		t, err := plugin.Tower(req, tower)
 		if err != nil {
-			return nil, fmt.Errorf("attnonly: towers=%q: %v", req.Args["towers"], err)
+			return nil, fmt.Errorf("attnonly: towers=%q: %w", req.Args["towers"], err)
 		}
 		start := t.NumLayers() / 2
 		if s := req.Args["start"]; s != "" {

@@ -37,7 +37,7 @@ func Load(path string) (*graph.Model, error) {
 			return nil, errs.Input("%s: is a folder, not an ONNX model file; give the path of the .onnx file", path)
 		}
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, safeio.ErrNotRegular) {
-			return nil, errs.Input("%s: cannot open the model: %v", path, safeio.PathCause(err))
+			return nil, errs.Input("%s: cannot open the model: %w", path, safeio.PathCause(err))
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -37,7 +37,7 @@ func checkLocation(dir, loc string) (string, error) {
 	case errors.Is(err, os.ErrNotExist):
 		return "", errors.New("names a file that does not exist")
 	case p == "":
-		return "", fmt.Errorf("%v; external data must lie in the model's folder", strings.Replace(err.Error(), "the folder", "the model's folder", 1))
+		return "", errs.Wrap(err, "%s; external data must lie in the model's folder", strings.Replace(err.Error(), "the folder", "the model's folder", 1))
 	}
 	return "", err
 }

@@ -41,7 +41,7 @@ func (o Output) Check() error {
 	if _, err := os.Lstat(o.Path); errors.Is(err, os.ErrNotExist) {
 		return nil
 	} else if err != nil {
-		return errs.Input("%s: %v", o.Path, PathCause(err))
+		return errs.Input("%s: %w", o.Path, PathCause(err))
 	}
 	var why error = errors.New("nothing recognises it")
 	if o.Ours != nil {
@@ -55,7 +55,7 @@ func (o Output) Check() error {
 	case !o.Force && !o.Replace:
 		return errs.Input("%s already exists and is not %s that skipgraph wrote; give another output path", o.Path, o.What)
 	}
-	return errs.Input("%s is not %s that skipgraph wrote (%v); skipgraph replaces only its own output: give another output path", o.Path, o.What, why)
+	return errs.Input("%s is not %s that skipgraph wrote (%w); skipgraph replaces only its own output: give another output path", o.Path, o.What, why)
 }
 
 // CheckInputs refuses an output path that is one of the inputs or holds one of them.

@@ -1,4 +1,4 @@
-package train
+package synth
 
 import (
 	"encoding/json"
@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/skipgraph/skipgraph/internal/atomicfile"
-	"github.com/skipgraph/skipgraph/synth"
 )
 
 // byteUnits is the byte-level BPE alphabet (GPT-2's bytes_to_unicode): printable Latin-1 bytes
@@ -105,21 +104,21 @@ func WriteTokenizerSize(dir string, words []string, size int) (int, error) {
 	return n, atomicfile.Write(filepath.Join(dir, "tokenizer.json"), append(b, '\n'))
 }
 
-// WriteDemoModel writes a tiny random CLIP export (Hugging Face layout, 32x32 images, 4 layers of width 64
+// WriteDemo writes a tiny random CLIP export (Hugging Face layout, 32x32 images, 4 layers of width 64
 // per tower, context 16) with a tokenizer whose vocabulary makes each of words one token, into dir as model.onnx
 // and tokenizer.json. It returns the model's path.
-func WriteDemoModel(dir string, words []string, seed int64) (string, error) {
+func WriteDemo(dir string, words []string, seed int64) (string, error) {
 	n, err := WriteTokenizer(dir, words)
 	if err != nil {
 		return "", err
 	}
-	d := synth.Sizes["tiny"]
+	d := Sizes["tiny"]
 	d.Vocab = n
 	d.Context = 16
 	d.VisionWidth, d.VisionLayers, d.VisionHeads, d.VisionMLP = 64, 4, 4, 128
 	d.TextWidth, d.TextLayers, d.TextHeads, d.TextMLP = 64, 4, 4, 128
 	d.Embed = 32
-	if _, err := synth.Write(synth.Config{Style: synth.StyleHF, Dims: &d, Opset: 14, Seed: seed}, dir); err != nil {
+	if _, err := Write(Config{Style: StyleHF, Dims: &d, Opset: 14, Seed: seed}, dir); err != nil {
 		return "", err
 	}
 	return filepath.Join(dir, "model.onnx"), nil
