@@ -100,34 +100,25 @@ func AppendOptimizer(g *graph.Graph, cfg OptimizerConfig, steps []OptimizerStep,
 		var next *graph.Value
 		switch cfg.Kind {
 		case "sgd":
-			// PyTorch's update, buf = m*buf + (g + wd*p), p -= lr*buf, written as few passes
-			// over the parameter as standard ops allow: one Sum reads g, m*buf and wd*p
-			// together, so no partial sum is materialised (every op is a full pass over
-			// memory, and each intermediate a full-size tensor).
-			terms := []*graph.Value{s.Grad}
+			// PyTorch's update: buf = m*buf + (g + wd*p), p -= lr*buf. Binary Add, not one
+			// variadic Sum over the three terms: ORT's Sum kernel ran at a tenth of Add's
+			// bandwidth in the step profiles (BENCHMARKS.md).
+			grad := s.Grad
+			if cfg.WeightDecay != 0 {
+				grad = b.Op("Add", []*graph.Value{grad, b.Op("Mul", []*graph.Value{p, b.Scalar(dt, cfg.WeightDecay)})})
+			}
 			if cfg.Momentum != 0 {
 				buf, err := state("momentum")
 				if err != nil {
 					return err
 				}
-				terms = append(terms, b.Op("Mul", []*graph.Value{buf, b.Scalar(dt, cfg.Momentum)}))
-			}
-			if cfg.WeightDecay != 0 {
-				terms = append(terms, b.Op("Mul", []*graph.Value{p, b.Scalar(dt, cfg.WeightDecay)}))
-			}
-			dir := s.Grad
-			switch len(terms) {
-			case 2:
-				dir = b.Op("Add", terms)
-			case 3:
-				dir = b.Op("Sum", terms)
-			}
-			if cfg.Momentum != 0 {
-				if err := output(dir, p.Name+".momentum.next"); err != nil {
+				buf = b.Op("Add", []*graph.Value{b.Op("Mul", []*graph.Value{buf, b.Scalar(dt, cfg.Momentum)}), grad})
+				if err := output(buf, p.Name+".momentum.next"); err != nil {
 					return err
 				}
+				grad = buf
 			}
-			next = b.Op("Sub", []*graph.Value{p, b.Op("Mul", []*graph.Value{dir, s.LR})})
+			next = b.Op("Sub", []*graph.Value{p, b.Op("Mul", []*graph.Value{s.LR, grad})})
 		case "adamw":
 			m, err := state("m")
 			if err != nil {
