@@ -131,12 +131,18 @@ j = json.load(sys.stdin); e = j["full"] if sys.argv[1] == "full" else j["chosen"
 print(json.dumps({"gflop": (t["forward_flops"] + t["backward_flops"]) / 1e9, "floor_mib": (2 * t["trainable_bytes"] + t["optimizer_bytes"] + t["activation_bytes"]) / 2**20,
   "trainable_mib": t["trainable_bytes"] / 2**20, "optimizer_mib": t["optimizer_bytes"] / 2**20, "activation_mib": t["activation_bytes"] / 2**20}))' "$mode")
 		echo "{\"kind\":\"plan\",\"case\":\"$label\",${plan#\{}" >>"$jl"
+		[[ $label == b32-* ]] && echo "{\"kind\":\"plan\",\"case\":\"$label-nospin\",${plan#\{}" >>"$jl"
 	done
 	for r in $(seq 1 "$rounds"); do
 		for c in "${cases[@]}"; do
 			read -r label size classes mode flags <<<"$c"
 			line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 | tail -n 1)
 			echo "{\"kind\":\"skipgraph\",\"case\":\"$label\",\"round\":$r,${line#\{}" >>"$jl"
+			if [[ $label == b32-* ]]; then # the small step again, ORT's intra-op threads not spinning
+				line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 \
+					-config session.intra_op.allow_spinning=0 | tail -n 1)
+				echo "{\"kind\":\"skipgraph\",\"case\":\"$label-nospin\",\"round\":$r,${line#\{}" >>"$jl"
+			fi
 			if [[ $torch == 1 ]]; then
 				tail=$("$PY" -c 'import numpy, sys; print(",".join(str(int(x)) for x in numpy.load(sys.argv[1]).ravel()))' "$work/in-$label/cskip.tail.npy" 2>/dev/null || true)
 				line=$(env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$CORETYPE" "$PY" bench/torch/torch_step.py --clipref "$clipref" --threads "$THREADS" \

@@ -37,11 +37,13 @@ type record struct {
 	ActivationMiB float64 `json:"activation_mib"`
 	// skipgraph, torch
 	MedianMs   float64 `json:"median_ms"`
+	MinMs      float64 `json:"min_ms"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
 
-// side is one implementation's runs of a case.
-type side struct{ ms, rss []float64 }
+// side is one implementation's runs of a case: each run's median and fastest step, and its
+// peak RSS.
+type side struct{ ms, best, rss []float64 }
 
 func main() {
 	if len(os.Args) != 2 {
@@ -102,6 +104,7 @@ func summarise(r io.Reader, w io.Writer) error {
 				runs[rec.Kind][rec.Case] = s
 			}
 			s.ms = append(s.ms, rec.MedianMs)
+			s.best = append(s.best, rec.MinMs)
 			s.rss = append(s.rss, rec.PeakRSSMiB)
 		default:
 			return fmt.Errorf("line %d: unknown kind %q", n, rec.Kind)
@@ -113,7 +116,7 @@ func summarise(r io.Reader, w io.Writer) error {
 	peak := max(ortSgemm, torchSgemm)
 	fmt.Fprintf(w, "sgemm 2048^3: ONNX Runtime %.1f GFLOP/s, PyTorch/OpenBLAS %.1f GFLOP/s (core type %s); peak used below: %.1f GFLOP/s\n", ortSgemm, torchSgemm, orDash(coreType), peak)
 	fmt.Fprintf(w, "vector add (64 MiB float32, read 2 + write 1): ONNX Runtime %.1f GB/s, numpy %.1f GB/s\n\n", ortAdd, numpyAdd)
-	fmt.Fprintln(w, "| case | GFLOP/step | floor MiB | skipgraph ms | share of peak | peak RSS MiB | RSS/floor | torch ms | share of peak | torch RSS MiB | RSS/floor | time sg/torch | RSS sg/torch |")
+	fmt.Fprintln(w, "| case | GFLOP/step | floor MiB | skipgraph ms (fastest) | share of peak | peak RSS MiB | RSS/floor | torch ms (fastest) | share of peak | torch RSS MiB | RSS/floor | time sg/torch | RSS sg/torch |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, c := range order {
 		p := plans[c]
@@ -126,11 +129,12 @@ func summarise(r io.Reader, w io.Writer) error {
 				continue
 			}
 			ms[i], rss[i] = median(s.ms), median(s.rss)
+			best := median(s.best)
 			share := "-"
 			if peak > 0 && ms[i] > 0 {
-				share = fmt.Sprintf("%.0f%%", p.GFLOP/(ms[i]/1000)/peak*100)
+				share = fmt.Sprintf("%.0f%% (%.0f%%)", p.GFLOP/(ms[i]/1000)/peak*100, p.GFLOP/(best/1000)/peak*100)
 			}
-			row += fmt.Sprintf(" %.0f (%d runs) | %s | %.0f | %.2f |", ms[i], len(s.ms), share, rss[i], rss[i]/p.FloorMiB)
+			row += fmt.Sprintf(" %.0f (%.0f) | %s | %.0f | %.2f |", ms[i], best, share, rss[i], rss[i]/p.FloorMiB)
 		}
 		if ms[0] > 0 && ms[1] > 0 {
 			row += fmt.Sprintf(" %.2f | %.2f |", ms[0]/ms[1], rss[0]/rss[1])
@@ -139,7 +143,7 @@ func summarise(r io.Reader, w io.Writer) error {
 		}
 		fmt.Fprintln(w, row)
 	}
-	fmt.Fprintln(w, "\nfloor = trainable parameters + gradients + optimizer state + activations kept for the backward pass (skipgraph plan); times are medians over rounds of each run's median step")
+	fmt.Fprintln(w, "\nfloor = trainable parameters + gradients + optimizer state + activations kept for the backward pass (skipgraph plan); times are medians over the rounds of each run's median step and, in brackets, of its fastest step; shares likewise")
 	return nil
 }
 
