@@ -134,6 +134,12 @@ print(json.dumps({"gflop": (t["forward_flops"] + t["backward_flops"]) / 1e9, "fl
 		[[ $label == b32-* ]] && echo "{\"kind\":\"plan\",\"case\":\"$label-nospin\",${plan#\{}" >>"$jl"
 	done
 	for r in $(seq 1 "$rounds"); do
+		# the limits again every round, so that the peak is sampled under the same load as the steps
+		line=$("$work/peak" -threads "$THREADS")
+		echo "{\"kind\":\"ort_peak\",${line#\{}" >>"$jl"
+		if [[ $torch == 1 ]]; then
+			echo "{\"kind\":\"torch_peak\",\"gflops\":$(jfield "$(sgemm_line "$CORETYPE")" gflops),\"coretype\":\"$CORETYPE\"}" >>"$jl"
+		fi
 		for c in "${cases[@]}"; do
 			read -r label size classes mode flags <<<"$c"
 			line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 | tail -n 1)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 )
@@ -75,7 +76,8 @@ func median(x []float64) float64 {
 }
 
 func summarise(r io.Reader, w io.Writer) error {
-	var ortSgemm, ortAdd, torchSgemm, numpyAdd float64
+	var ortSgemms, ortAdds, torchSgemms []float64
+	var numpyAdd float64
 	var coreType string
 	plans := map[string]record{}
 	var order []string
@@ -89,9 +91,9 @@ func summarise(r io.Reader, w io.Writer) error {
 		}
 		switch rec.Kind {
 		case "ort_peak":
-			ortSgemm, ortAdd = rec.OrtSgemm, rec.OrtAdd
+			ortSgemms, ortAdds = append(ortSgemms, rec.OrtSgemm), append(ortAdds, rec.OrtAdd)
 		case "torch_peak":
-			torchSgemm, coreType = rec.GFLOPs, rec.CoreType
+			torchSgemms, coreType = append(torchSgemms, rec.GFLOPs), rec.CoreType
 		case "numpy_add":
 			numpyAdd = rec.GBs
 		case "plan":
@@ -113,9 +115,12 @@ func summarise(r io.Reader, w io.Writer) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
+	// the limits are measured before the first round and again in every round: their medians
+	ortSgemm, ortAdd, torchSgemm := median(ortSgemms), median(ortAdds), median(torchSgemms)
 	peak := max(ortSgemm, torchSgemm)
-	fmt.Fprintf(w, "sgemm 2048^3: ONNX Runtime %.1f GFLOP/s, PyTorch/OpenBLAS %.1f GFLOP/s (core type %s); peak used below: %.1f GFLOP/s\n", ortSgemm, torchSgemm, orDash(coreType), peak)
-	fmt.Fprintf(w, "vector add (64 MiB float32, read 2 + write 1): ONNX Runtime %.1f GB/s, numpy %.1f GB/s\n\n", ortAdd, numpyAdd)
+	fmt.Fprintf(w, "sgemm 2048^3 (median of %d measurements each): ONNX Runtime %.1f GFLOP/s %v, PyTorch/OpenBLAS %.1f GFLOP/s %v (core type %s); peak used below: %.1f GFLOP/s\n",
+		len(ortSgemms), ortSgemm, rounded(ortSgemms), torchSgemm, rounded(torchSgemms), orDash(coreType), peak)
+	fmt.Fprintf(w, "vector add (64 MiB float32, read 2 + write 1): ONNX Runtime %.1f GB/s %v, numpy %.1f GB/s\n\n", ortAdd, rounded(ortAdds), numpyAdd)
 	fmt.Fprintln(w, "| case | GFLOP/step | floor MiB | skipgraph ms (fastest) | share of peak | peak RSS MiB | RSS/floor | torch ms (fastest) | share of peak | torch RSS MiB | RSS/floor | time sg/torch | RSS sg/torch |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, c := range order {
@@ -145,6 +150,15 @@ func summarise(r io.Reader, w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nfloor = trainable parameters + gradients + optimizer state + activations kept for the backward pass (skipgraph plan); times are medians over the rounds of each run's median step and, in brackets, of its fastest step; shares likewise")
 	return nil
+}
+
+// rounded returns x rounded to whole numbers, for printing.
+func rounded(x []float64) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = math.Round(v)
+	}
+	return out
 }
 
 func orDash(s string) string {

@@ -9,6 +9,8 @@ func TestSummarise(t *testing.T) {
 	in := strings.Join([]string{
 		`{"kind":"ort_peak","ort_sgemm_gflops":200,"ort_add_gbs":30}`,
 		`{"kind":"torch_peak","gflops":250,"coretype":"SkylakeX"}`,
+		`{"kind":"torch_peak","gflops":260,"coretype":"SkylakeX"}`,
+		`{"kind":"torch_peak","gflops":240,"coretype":"SkylakeX"}`,
 		`{"kind":"numpy_add","gbs":25}`,
 		`{"kind":"plan","case":"small","gflop":100,"floor_mib":1000}`,
 		`{"kind":"skipgraph","case":"small","round":1,"median_ms":1000,"min_ms":800,"peak_rss_mib":1500}`,
