@@ -26,7 +26,8 @@ func TestSummarise(t *testing.T) {
 	}
 	for _, want := range []string{
 		"peak used below: 250.0 GFLOP/s",
-		"ONNX Runtime 30.0 GB/s, numpy 25.0 GB/s",
+		"ONNX Runtime 30.0 GB/s [30], numpy 25.0 GB/s",
+		"PyTorch/OpenBLAS 250.0 GFLOP/s [250 260 240]",
 		// 100 GFLOP in 0.9 s = 111 GFLOP/s = 44% of 250 (fastest 0.8 s: 50%); 1400/1000;
 		// torch 2 s = 20% (fastest 1 s: 40%)
 		"| small | 100.0 | 1000 | 900 (800) | 44% (50%) | 1400 | 1.40 | 2000 (1000) | 20% (40%) | 2000 | 2.00 | 0.45 | 0.70 |",
