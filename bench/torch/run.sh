@@ -121,9 +121,10 @@ lc_torch() { measure "$1" "${TORCH[@]}" --mode lskip-cskip --size vit-b-16 --bat
 ft_sg()    { measure "$1" "$SB" -bundle "$WORK/full" -inputs "$WORK/in_full" -batch 4 -classes 100 -threads "$THREADS" -steps "$FULL_STEPS" -warmup 1; }
 ft_torch() { measure "$1" "${TORCH[@]}" --mode full --size vit-b-16 --batch 4 --classes 100 --steps "$FULL_STEPS" --warmup 1; }
 
-# step_gflop STRATEGY: the cost model's FLOPs of one step (skipgraph plan), in GFLOP
+# step_gflop lc|full: the cost model's FLOPs of one step (skipgraph plan, whose JSON holds the
+# full-FT estimate beside the chosen strategies'), in GFLOP
 step_gflop() {
-  "$SG" plan "$WORK/src/model.onnx" --strategy "$1" --lskip-start 6 --cskip-ratio 0.5 --batch 4 --classes 100 --json |
+  "$SG" plan "$WORK/src/model.onnx" --strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5 --batch 4 --classes 100 --json |
     "$PY" -c 'import json,sys; j=json.load(sys.stdin); t=(j["full"] if sys.argv[1]=="full" else j["chosen"]["estimate"])["total"]; print((t["forward_flops"]+t["backward_flops"])/1e9)' "$1"
 }
 
@@ -147,7 +148,7 @@ fi
   echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) CPUs, Linux $(uname -r)"
   echo "torch $("$PY" -c 'import torch; print(torch.__version__)'), ONNX Runtime $(ls -d ~/.cache/skipgraph/onnxruntime-* 2>/dev/null | sed 's/.*onnxruntime-//' | tr '\n' ' ')"
   echo "sgemm $SGEMM_GFLOPS $CORETYPE"
-  echo "flops lc $(step_gflop lskip,cskip) full $(step_gflop full)"
+  echo "flops lc $(step_gflop lc) full $(step_gflop full)"
   printf '%s\n' "${rows[@]}"
 } >"$WORK/results/$stamp.rows"
 
