@@ -79,20 +79,85 @@ if want build; then
 fi
 
 if want step; then
-	echo "## one training step, batch 4, 100 classes, ViT-B/16, CPU: full FT vs LSkip vs LSkip+CSkip side by side"
-	cases=()
-	for s in full lskip lskip_cskip; do
-		d="$work/step-$s"
-		case $s in
-		full) flags=(--strategy full) ;;
-		lskip) flags=(--strategy lskip --lskip-start 6) ;;
-		lskip_cskip) flags=(--strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5) ;;
-		esac
-		[[ -d "$d" ]] || "$SG" convert "$work/vit-b-16/model.onnx" -o "$d" "${flags[@]}" -q >/dev/null
-		[[ -d "$work/in-$s" ]] || "$work/stepbench" -bundle "$d" -batch 4 -classes 100 -features-out "$work/in-$s" >/dev/null
-		cases+=("$s=$d,$work/in-$s")
+	# Step figures as shares of the machine's limits, next to PyTorch eager, in one run: the
+	# limits first (sgemm on ORT and on torch with the fastest OpenBLAS core type, vector-add
+	# bandwidth), then STEP_ROUNDS rounds that alternate every case's skipgraph step and torch step
+	# in fresh processes. bench/stepsummary turns the JSON lines into the table.
+	THREADS=${THREADS:-2}
+	PY=/usr/bin/python3
+	rounds=${STEP_ROUNDS:-2}
+	steps=${STEPS:-2}
+	go build -o "$work/peak" ./bench/peak
+	go build -o "$work/stepsummary" ./bench/stepsummary
+	clipref=${CLIPREF:-$PWD/../shared/tools}
+	jl="$out/step.jsonl"
+	: >"$jl"
+	echo "## one training step, batch 4, CPU, $THREADS threads: skipgraph (ORT) and PyTorch eager alternated, $rounds rounds of $steps timed steps (after 1 warm-up) per case"
+	line=$("$work/peak" -threads "$THREADS")
+	echo "{\"kind\":\"ort_peak\",${line#\{}" >>"$jl"
+	torch=0
+	if "$PY" -c 'import torch, numpy' 2>/dev/null && [[ -f "$clipref/clipref.py" ]]; then
+		torch=1
+		# shellcheck source=bench/torch/coretype.sh
+		. bench/torch/coretype.sh
+		pick_coretype
+		echo "{\"kind\":\"torch_peak\",\"gflops\":$SGEMM_GFLOPS,\"coretype\":\"$CORETYPE\"}" >>"$jl"
+		"$PY" -c 'import json, time, numpy as np
+a = np.random.rand(1 << 24).astype(np.float32); b = np.random.rand(1 << 24).astype(np.float32); c = np.empty_like(a)
+np.add(a, b, out=c); ts = []
+for _ in range(5):
+    t0 = time.perf_counter(); np.add(a, b, out=c); ts.append(time.perf_counter() - t0)
+ts.sort(); print(json.dumps({"kind": "numpy_add", "gbs": 3 * a.nbytes / ts[2] / 1e9}))' >>"$jl"
+	else
+		echo "(PyTorch not importable by $PY, or $clipref/clipref.py missing: skipgraph figures only)"
+	fi
+	# case: LABEL SIZE CLASSES TORCH_MODE CONVERT_FLAGS...
+	cases=(
+		"b16-full vit-b-16 100 full --strategy full"
+		"b16-lskip6-cskip vit-b-16 100 lskip-cskip --strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5"
+		"b32-lskip6-cskip vit-b-32 10 lskip-cskip --strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5"
+	)
+	for c in "${cases[@]}"; do
+		read -r label size classes mode flags <<<"$c"
+		d="$work/step-$label"
+		# bundles and step inputs are remade, so that they match the code just built
+		rm -rf "$d" "$work/in-$label"
+		# shellcheck disable=SC2086
+		"$SG" convert "$work/$size/model.onnx" -o "$d" $flags -q >/dev/null
+		"$work/stepbench" -bundle "$d" -batch 4 -classes "$classes" -threads "$THREADS" -features-out "$work/in-$label" >/dev/null
+		# shellcheck disable=SC2086
+		plan=$("$SG" plan "$work/$size/model.onnx" $flags --batch 4 --classes "$classes" --json | "$PY" -c 'import json, sys
+j = json.load(sys.stdin); e = j["full"] if sys.argv[1] == "full" else j["chosen"]["estimate"]; t = e["total"]
+print(json.dumps({"gflop": (t["forward_flops"] + t["backward_flops"]) / 1e9, "floor_mib": (2 * t["trainable_bytes"] + t["optimizer_bytes"] + t["activation_bytes"]) / 2**20,
+  "trainable_mib": t["trainable_bytes"] / 2**20, "optimizer_mib": t["optimizer_bytes"] / 2**20, "activation_mib": t["activation_bytes"] / 2**20}))' "$mode")
+		echo "{\"kind\":\"plan\",\"case\":\"$label\",${plan#\{}" >>"$jl"
+		[[ $label == b32-* ]] && echo "{\"kind\":\"plan\",\"case\":\"$label-nospin\",${plan#\{}" >>"$jl"
 	done
-	STEPBENCH="$work/stepbench" STEPS=2 sh bench/step.sh 3 "$out/step.jsonl" "${cases[@]}"
+	for r in $(seq 1 "$rounds"); do
+		# the limits again every round, so that the peak is sampled under the same load as the steps
+		line=$("$work/peak" -threads "$THREADS")
+		echo "{\"kind\":\"ort_peak\",${line#\{}" >>"$jl"
+		if [[ $torch == 1 ]]; then
+			echo "{\"kind\":\"torch_peak\",\"gflops\":$(jfield "$(sgemm_line "$CORETYPE")" gflops),\"coretype\":\"$CORETYPE\"}" >>"$jl"
+		fi
+		for c in "${cases[@]}"; do
+			read -r label size classes mode flags <<<"$c"
+			line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 | tail -n 1)
+			echo "{\"kind\":\"skipgraph\",\"case\":\"$label\",\"round\":$r,${line#\{}" >>"$jl"
+			if [[ $label == b32-* ]]; then # the small step again, ORT's intra-op threads not spinning
+				line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 \
+					-config session.intra_op.allow_spinning=0 | tail -n 1)
+				echo "{\"kind\":\"skipgraph\",\"case\":\"$label-nospin\",\"round\":$r,${line#\{}" >>"$jl"
+			fi
+			if [[ $torch == 1 ]]; then
+				tail=$("$PY" -c 'import numpy, sys; print(",".join(str(int(x)) for x in numpy.load(sys.argv[1]).ravel()))' "$work/in-$label/cskip.tail.npy" 2>/dev/null || true)
+				line=$(env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$CORETYPE" "$PY" bench/torch/torch_step.py --clipref "$clipref" --threads "$THREADS" \
+					--mode "$mode" --size "$size" --batch 4 --classes "$classes" --omega 6 --cskip-tail "$tail" --steps "$steps" --warmup 1 | tail -n 1)
+				echo "{\"kind\":\"torch\",\"case\":\"$label\",\"round\":$r,${line#\{}" >>"$jl"
+			fi
+		done
+	done
+	"$work/stepsummary" "$jl"
 fi
 
 if want plugin; then

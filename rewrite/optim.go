@@ -100,6 +100,10 @@ func AppendOptimizer(g *graph.Graph, cfg OptimizerConfig, steps []OptimizerStep,
 		var next *graph.Value
 		switch cfg.Kind {
 		case "sgd":
+			// PyTorch's update: buf = m*buf + (g + wd*p), p -= lr*buf. Binary Adds, not one
+			// variadic Sum over the three terms: in the step profiles ORT's Sum kernel moved
+			// 1-2 GB/s where Mul moved 4-28 GB/s, and the Sum form was not faster
+			// (BENCHMARKS.md).
 			grad := s.Grad
 			if cfg.WeightDecay != 0 {
 				grad = b.Op("Add", []*graph.Value{grad, b.Op("Mul", []*graph.Value{p, b.Scalar(dt, cfg.WeightDecay)})})

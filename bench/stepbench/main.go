@@ -54,6 +54,17 @@ func main() {
 	flag.StringVar(&cfg.device, "device", "cpu", "cpu or cuda (the step phase; the features phase runs on the CPU)")
 	flag.BoolVar(&cfg.tf32, "tf32", false, "with -device cuda: allow TF32 matrix products (ORT's use_tf32)")
 	flag.StringVar(&cfg.opt, "opt", "all", "ORT graph optimisation level: all, extended, basic, disabled")
+	flag.Func("config", "ORT session config entry KEY=VALUE (repeatable), e.g. session.intra_op.allow_spinning=0", func(kv string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", kv)
+		}
+		if cfg.config == nil {
+			cfg.config = map[string]string{}
+		}
+		cfg.config[k] = v
+		return nil
+	})
 	flag.Parse()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "stepbench:", err)
@@ -66,6 +77,7 @@ type config struct {
 	dir, featuresOut, inputs, profile, cpuProfile, opt, arena, device string
 	batch, classes, steps, warm, threads                              int
 	noArena, pattern, tf32                                            bool
+	config                                                            map[string]string
 }
 
 // Result is one measurement, printed as JSON.
@@ -87,7 +99,7 @@ type Result struct {
 }
 
 func (c config) options() (*runtime.Options, error) {
-	o := &runtime.Options{IntraOpThreads: c.threads, DisableMemArena: c.noArena, EnableMemPattern: c.pattern, ProfilePrefix: c.profile}
+	o := &runtime.Options{IntraOpThreads: c.threads, DisableMemArena: c.noArena, EnableMemPattern: c.pattern, ProfilePrefix: c.profile, Config: c.config}
 	levels := map[string]runtime.OptLevel{"all": runtime.OptAll, "extended": runtime.OptExtended, "basic": runtime.OptBasic, "disabled": runtime.OptDisabled}
 	lv, ok := levels[c.opt]
 	if !ok {
@@ -123,7 +135,7 @@ func run(c config) error {
 		return err
 	}
 	res := Result{Bundle: c.dir, Batch: c.batch, Classes: c.classes,
-		Options: fmt.Sprintf("device=%s tf32=%v threads=%d arena=%v growth=%s mempattern=%v opt=%s", c.device, c.tf32, c.threads, !c.noArena, c.arena, c.pattern, c.opt)}
+		Options: fmt.Sprintf("device=%s tf32=%v threads=%d arena=%v growth=%s mempattern=%v opt=%s config=%v", c.device, c.tf32, c.threads, !c.noArena, c.arena, c.pattern, c.opt, c.config)}
 	var names []string
 	for _, s := range man.Strategies {
 		names = append(names, s.Name)

@@ -35,10 +35,12 @@ LOCK=${LOCK:-/tmp/bench.lock}
 QUIET_WAIT=${QUIET_WAIT:-300}
 CLIPREF=${CLIPREF:-$ROOT/../shared/tools}
 PY=/usr/bin/python3
-# Debian's OpenBLAS must pick its own kernels: drop the tuning variables for torch only.
-TORCH=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$HERE/torch_step.py" --clipref "$CLIPREF" --threads "$THREADS")
+# OpenBLAS's own CPU detection can pick a slow generic kernel on virtual machines: the torch
+# commands run with OPENBLAS_CORETYPE set to the core type whose 2048^3 sgemm was fastest here
+# (pick_coretype, bench/torch/coretype.sh; CORETYPE=name skips the search).
+CORETYPE=${CORETYPE:-}
 
-if ! "${TORCH[@]:0:6}" -c 'import torch, numpy' 2>/dev/null; then
+if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   echo "run.sh: PyTorch is not importable by $PY; install it with:" >&2
   echo "  apt-get update && apt-get install -y python3-torch python3-numpy libopenblas0-pthread" >&2
   exit 2
@@ -51,6 +53,16 @@ fi
 mkdir -p "$WORK/results"
 exec 9>>"$LOCK"
 locked() { flock 9; "$@"; local rc=$?; flock -u 9; return $rc; }
+
+# shellcheck source=bench/torch/coretype.sh
+. "$HERE/coretype.sh"
+if [ -z "$CORETYPE" ]; then
+  pick_coretype locked
+else
+  SGEMM_GFLOPS=$(jfield "$(sgemm_line "$CORETYPE" locked)" gflops)
+fi
+echo "torch sgemm peak: $SGEMM_GFLOPS GFLOP/s with OPENBLAS_CORETYPE=$CORETYPE" >&2
+TORCH=(env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$CORETYPE" "$PY" "$HERE/torch_step.py" --clipref "$CLIPREF" --threads "$THREADS")
 
 cd "$ROOT"
 go build -o "$WORK/sg" ./cmd/skipgraph
@@ -109,6 +121,13 @@ lc_torch() { measure "$1" "${TORCH[@]}" --mode lskip-cskip --size vit-b-16 --bat
 ft_sg()    { measure "$1" "$SB" -bundle "$WORK/full" -inputs "$WORK/in_full" -batch 4 -classes 100 -threads "$THREADS" -steps "$FULL_STEPS" -warmup 1; }
 ft_torch() { measure "$1" "${TORCH[@]}" --mode full --size vit-b-16 --batch 4 --classes 100 --steps "$FULL_STEPS" --warmup 1; }
 
+# step_gflop lc|full: the cost model's FLOPs of one step (skipgraph plan, whose JSON holds the
+# full-FT estimate beside the chosen strategies'), in GFLOP
+step_gflop() {
+  "$SG" plan "$WORK/src/model.onnx" --strategy lskip,cskip --lskip-start 6 --cskip-ratio 0.5 --batch 4 --classes 100 --json |
+    "$PY" -c 'import json,sys; j=json.load(sys.stdin); t=(j["full"] if sys.argv[1]=="full" else j["chosen"]["estimate"])["total"]; print((t["forward_flops"]+t["backward_flops"])/1e9)' "$1"
+}
+
 stamp=$(date +%Y%m%d-%H%M%S)
 rows=()
 for r in $(seq 1 "$ROUNDS"); do
@@ -127,7 +146,9 @@ fi
 {
   echo "skipgraph $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(no git)'), stepbench options: $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["options"])' "$WORK/results/$(echo "${rows[0]}" | awk '{print $3}').json" 2>/dev/null || true)"
   echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) CPUs, Linux $(uname -r)"
-  echo "torch $("${TORCH[@]:0:6}" -c 'import torch; print(torch.__version__)'), ONNX Runtime $(ls -d ~/.cache/skipgraph/onnxruntime-* 2>/dev/null | sed 's/.*onnxruntime-//' | tr '\n' ' ')"
+  echo "torch $("$PY" -c 'import torch; print(torch.__version__)'), ONNX Runtime $(ls -d ~/.cache/skipgraph/onnxruntime-* 2>/dev/null | sed 's/.*onnxruntime-//' | tr '\n' ' ')"
+  echo "sgemm $SGEMM_GFLOPS $CORETYPE"
+  echo "flops lc $(step_gflop lc) full $(step_gflop full)"
   printf '%s\n' "${rows[@]}"
 } >"$WORK/results/$stamp.rows"
 
@@ -149,22 +170,38 @@ def load(n):
 
 lines = open(rowfile).read().splitlines()
 rows = [l.split() for l in lines if l.split()[0] in NAMES]
+peak, gflop = 0.0, {}
 for h in lines:
-    if h.split()[0] not in NAMES:
+    f = h.split()
+    if f[0] == "sgemm":
+        peak = float(f[1])
+        print("- torch sgemm 2048^3 peak: %.1f GFLOP/s (OPENBLAS_CORETYPE=%s); shares below are the cost model's FLOPs / step time / this peak" % (peak, f[2] if len(f) > 2 else ""))
+    elif f[0] == "flops":
+        gflop = {f[1]: float(f[2]), f[3]: float(f[4])}
+        print("- cost model: LSkip+CSkip step %.1f GFLOP, full FT step %.1f GFLOP" % (gflop["lc"], gflop["full"]))
+    elif f[0] not in NAMES:
         print("- " + h)
+
+
+def share(kind, ms):
+    if not peak or kind not in gflop:
+        return "-"
+    return "%.0f%%" % (gflop[kind] / (ms / 1000) / peak * 100)
 print()
 print("| step | round | skipgraph median ms (min) | torch median ms (min) | skipgraph/torch | "
-      "skipgraph peak RSS MiB | torch peak RSS MiB | others' CPU during sg / torch |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+      "skipgraph / torch share of sgemm peak | skipgraph peak RSS MiB | torch peak RSS MiB | others' CPU during sg / torch |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 agg = {}
 for kind, r, a, b in rows:
     (sj, se), (tj, te) = load(a), load(b)
     ratio = sj["median_ms"] / tj["median_ms"]
     agg.setdefault(kind, []).append((sj["median_ms"], tj["median_ms"], ratio, sj["peak_rss_mib"], tj["peak_rss_mib"]))
-    print("| %s | %s | %.0f (%.0f) | %.0f (%.0f) | %.2f | %.0f | %.0f | %.0f%% / %.0f%% |" % (
+    print("| %s | %s | %.0f (%.0f) | %.0f (%.0f) | %.2f | %s / %s | %.0f | %.0f | %.0f%% / %.0f%% |" % (
         NAMES[kind], r, sj["median_ms"], sj["min_ms"], tj["median_ms"], tj["min_ms"], ratio,
+        share(kind, sj["median_ms"]), share(kind, tj["median_ms"]),
         sj["peak_rss_mib"], tj["peak_rss_mib"], se["others_pct"], te["others_pct"]))
 for kind, v in agg.items():
     med = [statistics.median(x[i] for x in v) for i in range(5)]
-    print("| %s | median of %d | %.0f | %.0f | %.2f | %.0f | %.0f | |" % (NAMES[kind], len(v), *med))
+    print("| %s | median of %d | %.0f | %.0f | %.2f | %s / %s | %.0f | %.0f | |" % (
+        NAMES[kind], len(v), med[0], med[1], med[2], share(kind, med[0]), share(kind, med[1]), med[3], med[4]))
 EOF

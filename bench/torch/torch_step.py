@@ -58,7 +58,7 @@ def parse_args(argv=None):
         epilog="example: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 torch_step.py "
         "--size vit-b-16 --batch 4 --classes 100 --omega 6 --steps 5 --threads 2")
     ap.add_argument("--mode", choices=["lskip-cskip", "full"], default="lskip-cskip", help="what trains, see the module doc")
-    ap.add_argument("--size", default="vit-b-16", help="clipref.SIZES key: vit-b-16, tiny, wide")
+    ap.add_argument("--size", default="vit-b-16", help="clipref.SIZES key (vit-b-16, tiny, wide) or vit-b-32")
     ap.add_argument("--batch", type=int, default=4, help="images per step")
     ap.add_argument("--classes", type=int, default=100, help="number of classes C")
     ap.add_argument("--omega", type=int, default=-1, help="LSkip start layer (-1: half of the layers)")
@@ -117,12 +117,17 @@ def loaded_blas():
     return sorted(libs)
 
 
+# sizes beyond clipref.SIZES, each derived from one of them: ViT-B/32 is ViT-B/16 with 32-pixel
+# patches (49 patches + the class token), as skipgraph synth --size vit-b-32 makes it.
+EXTRA_SIZES = {"vit-b-32": lambda sizes: {**sizes["vit-b-16"], "patch": 32}}
+
+
 class Setup:
     """Weights, random data and the parameter split for one run."""
 
     def __init__(s, a, torch, clipref):
         s.torch = torch
-        c = dict(clipref.SIZES[a.size])
+        c = dict(clipref.SIZES[a.size]) if a.size in clipref.SIZES else dict(EXTRA_SIZES[a.size](clipref.SIZES))
         s.cfg = c
         torch.manual_seed(a.seed)
         s.m = clipref.HFCLIP(c)
