@@ -1,6 +1,8 @@
 // Package testenv finds the reference fixtures for tests and reads their JSON.
 package testenv
 
+//go:generate /usr/bin/python3 ../../testdata/clip-hf-tiny/gen.py
+
 import (
 	"encoding/json"
 	"os"

@@ -26,7 +26,8 @@ LR, MOMENTUM, WEIGHT_DECAY, STEPS = 0.05, 0.9, 5e-4, 2
 LSKIP_START = 1
 CSKIP_RATIO, CSKIP_MAX = 0.5, 50
 IMAGES, CLASSES = 4, 5
-LABELS = [0, 0, 2, 2]
+MLP_RATIO = 2  # intermediate size of the MLPs over the width
+LABELS = [2, 2, 4, 4]
 
 
 class Attention(nn.Module):
@@ -52,7 +53,7 @@ class Attention(nn.Module):
         query = self._shape(query, tgt_len, bsz).view(*proj_shape)
         key = key.view(*proj_shape)
         value = value.view(*proj_shape)
-        src_len = key.size(1)
+        src_len = tgt_len  # self-attention: keys and queries are the same positions
         weights = torch.bmm(query, key.transpose(1, 2))
         if causal_mask is not None:
             weights = weights.view(bsz, self.num_heads, tgt_len, src_len) + causal_mask
@@ -70,8 +71,8 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, width):
         super().__init__()
-        self.fc1 = nn.Linear(width, 4 * width)
-        self.fc2 = nn.Linear(4 * width, width)
+        self.fc1 = nn.Linear(width, MLP_RATIO * width)
+        self.fc2 = nn.Linear(MLP_RATIO * width, width)
 
     def forward(self, x):
         x = self.fc1(x)
@@ -139,10 +140,10 @@ class TextEmbeddings(nn.Module):
         self.position_embedding = nn.Embedding(s["ctx"], w)
         self.register_buffer("position_ids", torch.arange(s["ctx"]).expand((1, -1)), persistent=False)
 
-    def forward(self, input_ids):
-        seq = input_ids.shape[-1]
+    def forward(self, input_ids, seq):
+        tokens = self.token_embedding(input_ids)
         position_ids = self.position_ids[:, :seq]
-        return self.token_embedding(input_ids) + self.position_embedding(position_ids)
+        return tokens + self.position_embedding(position_ids)
 
 
 class VisionTransformer(nn.Module):
@@ -160,11 +161,16 @@ class VisionTransformer(nn.Module):
         return self.post_layernorm(hidden[:, 0, :])
 
 
-def expand_mask(mask, dtype, tgt_len):
-    bsz, src_len = mask.size()
-    expanded = mask[:, None, None, :].expand(bsz, 1, tgt_len, src_len).to(dtype)
-    inverted = 1.0 - expanded
-    return inverted.masked_fill(inverted.to(torch.bool), torch.finfo(dtype).min)
+def padding_mask(mask, dtype, bsz, seq):
+    """[bsz, 1, seq, seq]: 0 where a key position is a token, the dtype's minimum at padding."""
+    inverted = 1.0 - mask[:, None, None, :].to(dtype)
+    return inverted.expand(bsz, 1, seq, seq) * torch.finfo(dtype).min
+
+
+def causal_mask(dtype, bsz, seq):
+    """[bsz, 1, seq, seq]: the dtype's minimum above the diagonal (later positions), else 0."""
+    mask = torch.full((seq, seq), torch.finfo(dtype).min, dtype=dtype).triu(1)
+    return mask[None, None, :, :].expand(bsz, 1, seq, seq)
 
 
 class TextTransformer(nn.Module):
@@ -177,19 +183,15 @@ class TextTransformer(nn.Module):
         self.eos_token_id = EOT
 
     def forward(self, input_ids, attention_mask):
-        shape = input_ids.size()
-        input_ids = input_ids.view(-1, shape[-1])
-        hidden = self.embeddings(input_ids)
-        bsz, seq = shape
-        causal = torch.empty(bsz, seq, seq, dtype=hidden.dtype)
-        causal.fill_(torch.finfo(hidden.dtype).min)
-        causal.triu_(1)
-        causal = causal.unsqueeze(1)
-        mask = expand_mask(attention_mask, hidden.dtype, seq)
+        bsz, seq = input_ids.size(0), input_ids.size(1)
+        hidden = self.embeddings(input_ids, seq)
+        causal = causal_mask(hidden.dtype, bsz, seq)
+        mask = padding_mask(attention_mask, hidden.dtype, bsz, seq)
         hidden = self.encoder(hidden, mask, causal)
         hidden = self.final_layer_norm(hidden)
+        # pooled output: the hidden state at the first end-of-text token of each sequence
         eot = (input_ids.to(dtype=torch.int) == self.eos_token_id).int().argmax(dim=-1)
-        return hidden[torch.arange(hidden.shape[0]), eot]
+        return hidden[torch.arange(bsz), eot]
 
 
 class CLIPModel(nn.Module):
@@ -206,8 +208,7 @@ class CLIPModel(nn.Module):
         text = self.text_projection(self.text_model(input_ids, attention_mask))
         image = image / image.norm(p=2, dim=-1, keepdim=True)
         text = text / text.norm(p=2, dim=-1, keepdim=True)
-        scale = self.logit_scale.exp()
-        logits_per_text = torch.matmul(text, image.t()) * scale
+        logits_per_text = torch.matmul(text, image.t()) * self.logit_scale.exp()
         return logits_per_text.t(), logits_per_text, text, image
 
 
