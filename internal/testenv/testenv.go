@@ -38,17 +38,18 @@ func RepoRoot(t testing.TB) string {
 const FixturesEnv = "SKIPGRAPH_FIXTURES"
 
 // FixturesDir returns the folder the reference fixtures are read from: $SKIPGRAPH_FIXTURES when
-// set, else the repository's testdata folder (written by testdata/clip-hf-tiny/gen.py).
+// set (a relative path is taken from the repository root), else the repository's testdata folder
+// (written by testdata/clip-hf-tiny/gen.py).
 func FixturesDir(t testing.TB) string {
 	t.Helper()
+	root := RepoRoot(t)
 	if d := os.Getenv(FixturesEnv); d != "" {
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			t.Fatal(err)
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(root, d)
 		}
-		return abs
+		return filepath.Clean(d)
 	}
-	return filepath.Join(RepoRoot(t), "testdata")
+	return filepath.Join(root, "testdata")
 }
 
 // Fixture returns the reference fixture folder NAME (see FixturesDir).
