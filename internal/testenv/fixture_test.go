@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,14 +11,7 @@ import (
 )
 
 // keys returns the sorted keys of a JSON object.
-func keys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 // The repository's reference fixture has the layout the tests read: every case with its loss,
 // gradients keyed by ONNX initializers the model holds, and two SGD steps.
