@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/skipgraph
 PKGS    := ./...
 
-.PHONY: all setup setup-cuda build test vet demo bench bench-cuda fuzz clean
+.PHONY: all setup setup-cuda build test vet demo bench bench-cuda fuzz clean fixtures
 
 all: build
 
@@ -26,9 +26,13 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet $(PKGS)
 
-## test: vet and run every test (needs the setup step; ../shared/fixtures is used when present).
+## test: vet and run every test (needs the setup step).
 test: setup vet
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+## fixtures: rewrite the PyTorch reference fixture in testdata/clip-hf-tiny (python3-torch, python3-onnx).
+fixtures:
+	/usr/bin/python3 testdata/clip-hf-tiny/gen.py
 
 ## demo: make a tiny CLIP and an image data set, convert with LSkip+CSkip, train, evaluate, export.
 demo: build

@@ -129,11 +129,10 @@ if [[ $mode == prepare ]]; then
 	lib=$(bash scripts/fetch-ort.sh)
 	gzip -c "$lib" >"$BIN/libonnxruntime.so.1.gz"
 	for f in skipgraph stepbench bundle.test train.test; do gzip -f "$BIN/$f"; done
-	# the fixture and the PyTorch reference model, which live beside the repository
-	if [[ -d "$ROOT/../shared/fixtures/clip-hf-tiny" ]]; then
-		mkdir -p "$BIN/shared/fixtures" "$BIN/shared/tools"
-		cp -r "$ROOT/../shared/fixtures/clip-hf-tiny" "$BIN/shared/fixtures/"
-		cp "$ROOT/../shared/tools/clipref.py" "$BIN/shared/tools/" 2>/dev/null || true
+	# the PyTorch reference model, which lives beside the repository (the fixture is in testdata)
+	if [[ -f "$ROOT/../shared/tools/clipref.py" ]]; then
+		mkdir -p "$BIN/shared/tools"
+		cp "$ROOT/../shared/tools/clipref.py" "$BIN/shared/tools/"
 	fi
 	du -sh "$BIN" >&2
 	echo "$BIN"
@@ -201,9 +200,8 @@ for c in "$ROOT/shared/tools" "$ROOT/../shared/tools" "$BIN/shared/tools"; do
 	[[ -z "$clipref" && -f "$c/clipref.py" ]] && clipref=$c
 done
 fixture=""
-for c in "$ROOT/../shared/fixtures/clip-hf-tiny/model.onnx" "$ROOT/shared/fixtures/clip-hf-tiny/model.onnx" "$BIN/shared/fixtures/clip-hf-tiny/model.onnx"; do
-	[[ -z "$fixture" && -f "$c" ]] && fixture=$c
-done
+c="$ROOT/testdata/clip-hf-tiny/model.onnx"
+[[ -f "$c" ]] && fixture=$c
 note "clipref: ${clipref:-not found}; fixture: ${fixture:-not found}"
 
 plan="setup --cuda, doctor"
@@ -246,9 +244,7 @@ SKIPGRAPH_CUDA_PROVIDER_DIR="$capi" "$SG" setup --cuda --dir "$ortdir"
 # --- CUDA tests -------------------------------------------------------------------------------
 status=0
 if [[ ${SKIP_TESTS:-0} != 1 ]]; then
-	[[ -n "$fixture" ]] || die "the fixture clip-hf-tiny is missing (../shared/fixtures beside the repository)"
-	# the test binaries look for ../shared/fixtures beside the repository
-	[[ -e "$ROOT/../shared/fixtures" ]] || ln -s "$(dirname "$(dirname "$fixture")")/.." "$ROOT/../shared" 2>/dev/null || true
+	[[ -n "$fixture" ]] || die "the fixture testdata/clip-hf-tiny is missing (make fixtures writes it)"
 	note "CUDA tests"
 	if [[ $have_go == 1 ]]; then
 		SKIPGRAPH_CUDA=1 go test -count=1 -v -run 'TestCUDA' ./bundle ./train 2>&1 | tee "$OUT/cuda-tests.txt" | grep -E '^(=== RUN|--- |    |ok|FAIL|PASS)' || true

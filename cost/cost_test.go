@@ -18,7 +18,7 @@ import (
 	_ "github.com/skipgraph/skipgraph/plugins/lskip"
 )
 
-// fixtureSource loads ../shared/fixtures/clip-hf-tiny, or skips when the fixtures are absent.
+// fixtureSource loads the reference fixture clip-hf-tiny (see testenv.FixturesDir).
 func fixtureSource(t *testing.T) *bundle.SourceModel {
 	t.Helper()
 	src, err := bundle.LoadSource(testenv.FixtureFile(t, "clip-hf-tiny/model.onnx"))

@@ -18,8 +18,7 @@ func requireORT(tb testing.TB) {
 	}
 }
 
-// fixture returns the path of a file in ../shared/fixtures, or skips the test when the fixtures
-// are absent.
+// fixture returns the path of a file of the reference fixtures (see testenv.FixturesDir).
 func fixture(tb testing.TB, rel string) string {
 	tb.Helper()
 	return testenv.FixtureFile(tb, rel)

@@ -267,8 +267,7 @@ func opHistogram(g *graph.Graph) map[string]int {
 	return h
 }
 
-// fixturePath returns a file of the reference fixtures (../shared/fixtures next to the
-// repository), or skips the test when they are absent.
+// fixturePath returns a file of the reference fixtures (testdata, see testenv.FixturesDir).
 func fixturePath(t *testing.T, rel string) string {
 	t.Helper()
 	return testenv.FixtureFile(t, rel)

@@ -13,7 +13,7 @@ import (
 	"github.com/skipgraph/skipgraph/synth"
 )
 
-// planFixture returns the reference fixture's path (relative), or skips when ../shared/fixtures is absent.
+// planFixture returns the reference fixture's path, relative to the test's folder.
 func planFixture(t *testing.T) string {
 	t.Helper()
 	// relative to the test's folder, so the golden output is the same wherever the clone is

@@ -10,18 +10,17 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// fixture returns the path of the shared CLIP fixture, skipping the test when it is absent.
+// fixture returns the path of the reference CLIP fixture (see testenv.FixturesDir).
 func fixture(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(testenv.Fixture(t, "clip-hf-tiny"), "model.onnx")
 }
 
-// fixtureBytes returns the fixture's bytes, or nil when it is absent.
+// fixtureBytes returns the reference fixture's bytes.
 func fixtureBytes(t testing.TB) []byte {
-	p := filepath.Join(filepath.Dir(testenv.RepoRoot(t)), "shared", "fixtures", "clip-hf-tiny", "model.onnx")
-	b, err := os.ReadFile(p)
+	b, err := os.ReadFile(fixture(t))
 	if err != nil {
-		return nil
+		t.Fatal(err)
 	}
 	return b
 }

@@ -1,5 +1,7 @@
-// Package testenv finds the shared reference fixtures for tests and reads their JSON.
+// Package testenv finds the reference fixtures for tests and reads their JSON.
 package testenv
+
+//go:generate /usr/bin/python3 ../../testdata/clip-hf-tiny/gen.py
 
 import (
 	"encoding/json"
@@ -30,20 +32,39 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Fixture returns ../shared/fixtures/NAME beside the repository, or skips the test (only it)
-// saying why when the shared fixtures are not there.
+// FixturesEnv names the environment variable that points the fixture lookup at another folder
+// of reference fixtures (laid out like testdata: NAME/model.onnx, NAME/reference.json), for
+// example a second export to cross-check against. Unset, the repository's testdata is used.
+const FixturesEnv = "SKIPGRAPH_FIXTURES"
+
+// FixturesDir returns the folder the reference fixtures are read from: $SKIPGRAPH_FIXTURES when
+// set (a relative path is taken from the repository root), else the repository's testdata folder
+// (written by testdata/clip-hf-tiny/gen.py).
+func FixturesDir(t testing.TB) string {
+	t.Helper()
+	root := RepoRoot(t)
+	if d := os.Getenv(FixturesEnv); d != "" {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(root, d)
+		}
+		return filepath.Clean(d)
+	}
+	return filepath.Join(root, "testdata")
+}
+
+// Fixture returns the reference fixture folder NAME (see FixturesDir).
 func Fixture(t testing.TB, name string) string {
 	t.Helper()
 	return FixtureFile(t, name)
 }
 
-// FixtureFile returns the path of ../shared/fixtures/REL (a fixture folder or a file in one),
-// or skips the test (only it) saying why when it is not there.
+// FixtureFile returns the path of REL (a fixture folder or a file in one) under FixturesDir.
+// The fixtures are part of the repository, so a missing one fails the test.
 func FixtureFile(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(filepath.Dir(RepoRoot(t)), "shared", "fixtures", filepath.FromSlash(rel))
+	p := filepath.Join(FixturesDir(t), filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference fixture %s not found (it lives in ../shared/fixtures beside the repository; CI has it)", p)
+		t.Fatalf("reference fixture %s not found (/usr/bin/python3 testdata/clip-hf-tiny/gen.py writes it; %s overrides the folder)", p, FixturesEnv)
 	}
 	return p
 }

@@ -15,8 +15,7 @@ import (
 	"github.com/skipgraph/skipgraph/tensorio"
 )
 
-// fixtureDir returns the folder of a shared reference fixture, or skips the test when the
-// fixtures are absent.
+// fixtureDir returns the folder of a reference fixture (see testenv.FixturesDir).
 func fixtureDir(tb testing.TB, name string) string {
 	tb.Helper()
 	return filepath.Dir(testenv.FixtureFile(tb, name+"/model.onnx"))
