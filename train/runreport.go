@@ -21,7 +21,7 @@ import (
 const ReportFile = report.ReportFile
 
 // plotSVG is the SVG twin of PlotFile.
-var plotSVG = strings.TrimSuffix(PlotFile, ".png") + ".svg"
+var plotSVG = report.SVGPath(PlotFile)
 
 // finalReport writes the report of a finished run, with per-class accuracy from the last
 // validation, or from the test split when there is no validation split.
