@@ -59,6 +59,10 @@ type Config struct {
 	Resident bool
 	// FeatureBatch is the number of images per features.onnx run (default 32).
 	FeatureBatch int
+	// DecodeAhead is the number of image batches decoded while the features run works on an
+	// earlier one: 0 is DefaultDecodeAhead, a negative number decodes each batch only when
+	// its run is due (no overlap). The cache is the same either way.
+	DecodeAhead int
 	// KeepCheckpoints is how many epoch checkpoints to keep (0 keeps all).
 	KeepCheckpoints int
 	// CheckpointSteps, when positive, writes a checkpoint every that many steps within an
@@ -97,7 +101,24 @@ const (
 	MaxEpochs = 100000
 	MaxBatch  = 1 << 16
 	MaxShots  = 1 << 20
+	// MaxDecodeAhead bounds Config.DecodeAhead.
+	MaxDecodeAhead = 16
 )
+
+// DefaultDecodeAhead is the number of image batches decoded ahead of the features run unless
+// a configuration says otherwise: the next batch, and one more to absorb uneven decoding times.
+const DefaultDecodeAhead = 2
+
+// decodeAhead resolves a configured DecodeAhead.
+func decodeAhead(n int) int {
+	switch {
+	case n == 0:
+		return DefaultDecodeAhead
+	case n < 0:
+		return 0
+	}
+	return n
+}
 
 // StepInfo describes a finished optimizer step.
 type StepInfo struct {
@@ -198,6 +219,8 @@ func checkConfig(cfg *Config) error {
 		return errs.Input("--checkpoint-every %v: want a positive duration", cfg.CheckpointInterval)
 	case cfg.FeatureBatch > MaxBatch:
 		return errs.Input("feature batch %d: want at most %d", cfg.FeatureBatch, MaxBatch)
+	case cfg.DecodeAhead > MaxDecodeAhead:
+		return errs.Input("decode-ahead %d: want at most %d batches", cfg.DecodeAhead, MaxDecodeAhead)
 	}
 	if err := runtime.CheckThreads("--threads", cfg.Threads); err != nil {
 		return err

@@ -246,25 +246,19 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 	}
 	fb := t.cfg.FeatureBatch
 	size := int64(t.prep.Size)
+	var batches [][]string
 	for start := 0; start < len(paths); start += fb {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w while caching features (%w)", ErrStopped, err)
-		}
-		end := min(start+fb, len(paths))
-		px, err := t.prep.Batch(paths[start:end], rng)
-		if err != nil {
-			return errs.AsInput(err)
-		}
-		n := int64(end - start)
+		batches = append(batches, paths[start:min(start+fb, len(paths))])
+	}
+	began := time.Now()
+	err := t.prep.Each(ctx, batches, rng, decodeAhead(t.cfg.DecodeAhead), func(i int, px []float32) error {
+		n := int64(len(batches[i]))
 		if t.visionState == "" {
 			if t.dev != nil {
-				if err := t.dev.addPixels(px, []int64{n, 3, size, size}); err != nil {
-					return err
-				}
-				continue
+				return t.dev.addPixels(px, []int64{n, 3, size, size})
 			}
 			t.cache = append(t.cache, chunk{data: px, shape: []int64{n, 3, size, size}})
-			continue
+			return nil
 		}
 		pt, _ := tensorio.FromSlice([]int64{n, 3, size, size}, px)
 		t0 := time.Now()
@@ -280,10 +274,17 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 			s := res[t.visionState]
 			t.cache = append(t.cache, chunk{data: s.Float32s(), shape: s.Shape, axis: t.visionAxis})
 		}
-		if t.cacheFor >= 0 || start > 0 {
+		if t.cacheFor >= 0 || i > 0 {
 			t.featTime += time.Since(t0)
 			t.featImages += int(n)
 		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w while caching features (%w)", ErrStopped, ctx.Err())
+		}
+		return err
 	}
 	if t.dev != nil {
 		if err := t.dev.finish(); err != nil {
@@ -291,5 +292,6 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 		}
 	}
 	t.cacheFor = epoch
+	t.cacheTime += time.Since(began)
 	return nil
 }

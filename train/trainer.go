@@ -46,7 +46,8 @@ type trainer struct {
 	dev      *deviceCache // the cache in device memory, with a resident stepper (cache unused)
 
 	featImages int
-	featTime   time.Duration
+	featTime   time.Duration // features runs, the first one of the run left out
+	cacheTime  time.Duration // building the caches, decoding included
 
 	// protos, when set, are used as the CSkip prototypes instead of computing them.
 	protos *tensorio.Tensor
