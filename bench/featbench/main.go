@@ -1,0 +1,403 @@
+// Command featbench measures the feature cache against the machine: a bundle's frozen image
+// prefix (features.onnx) over a folder of images, decoded and preprocessed as training does
+// (data.Preprocessor.Each), and the frozen text prefix over the class prompts. It also writes
+// the synthetic inputs of the benchmarks.
+//
+//	featbench data -o DIR -classes C -shots S [-size 224] [-tokenizer MODEL_DIR -vocab N]
+//	featbench run -bundle DIR -images DIR [-batch 32] [-threads 2] [-workers 0] [-ahead 2]
+//	          [-rounds 3] [-augment] [-classes 100] [-gflop-image G] [-gflop-text G]
+//	          [-peak GFLOPS] [-nospin] [-profile PREFIX]
+//	featbench table [-peak GFLOPS] FILE.jsonl
+//
+// data writes an image folder of C classes with S PNG images each (any number of classes: the
+// synthetic classes repeat with a suffix past data.MaxSyntheticClasses) and, with -tokenizer,
+// a tokenizer covering the class prompts into MODEL_DIR, where training finds it.
+//
+// run times, in each of -rounds rounds and alternating within the round: decoding alone
+// (Each with nothing to do), the cache with each batch decoded just before its features run
+// (sequential), and with decoding -ahead batches ahead (pipelined). It prints one JSON line per
+// timing and a last line with the medians; given the prefix's GFLOP per image (the cost model's
+// image_prefix_flops, 'skipgraph plan --json') and the sgemm peak (bench/peak), it reports the
+// GFLOP/s of the prefix alone and of the whole cache and their shares of the peak. With
+// -classes it also times the text prefix over that many prompts (one run, all prompts). With
+// -profile it writes ORT's profile of one more pipelined pass (bench/ortprof reads it).
+//
+// table prints the summary lines of a JSON-lines file of run outputs (each may carry a
+// "config" label) as a Markdown table, with the shares of -peak when given.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skipgraph/skipgraph/bundle"
+	"github.com/skipgraph/skipgraph/data"
+	"github.com/skipgraph/skipgraph/graph/onnxio"
+	"github.com/skipgraph/skipgraph/runtime"
+	"github.com/skipgraph/skipgraph/synth"
+	"github.com/skipgraph/skipgraph/tensorio"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: featbench data|run|table [flags] (see the package documentation)")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "data":
+		err = makeData(os.Args[2:])
+	case "run":
+		_, err = run(os.Args[2:], os.Stdout)
+	case "table":
+		err = table(os.Args[2:], os.Stdout)
+	default:
+		fmt.Fprintf(os.Stderr, "featbench: unknown command %q; want data, run or table\n", os.Args[1])
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "featbench:", err)
+		os.Exit(1)
+	}
+}
+
+// makeData writes the synthetic image folder (and the tokenizer).
+func makeData(args []string) error {
+	fs := flag.NewFlagSet("data", flag.ExitOnError)
+	out := fs.String("o", "", "image folder to write (must not exist)")
+	classes := fs.Int("classes", 4, "number of classes")
+	shots := fs.Int("shots", 16, "images per class")
+	size := fs.Int("size", 224, "image side in pixels")
+	tok := fs.String("tokenizer", "", "also write a tokenizer for the class prompts into this model folder")
+	vocab := fs.Int("vocab", synth.Sizes["vit-b-16"].Vocab, "the tokenizer's vocabulary size (the model's token embedding rows)")
+	fs.Parse(args)
+	if *out == "" || *classes < 1 || *shots < 1 {
+		return errors.New("data needs -o, -classes >= 1 and -shots >= 1")
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return fmt.Errorf("%s exists; give a new folder", *out)
+	}
+	tmp := *out + ".tmp"
+	os.RemoveAll(tmp)
+	var names []string
+	for g := 0; g*data.MaxSyntheticClasses < *classes; g++ {
+		n := min(data.MaxSyntheticClasses, *classes-g*data.MaxSyntheticClasses)
+		part := filepath.Join(tmp, "part"+strconv.Itoa(g))
+		if err := data.GenerateDataset(part, n, *shots, *size, uint64(1+g)); err != nil {
+			return err
+		}
+		for _, c := range data.SyntheticClasses(n) {
+			name := c
+			if g > 0 {
+				name = fmt.Sprintf("%s_%d", c, g+1)
+			}
+			if err := os.Rename(filepath.Join(part, c), filepath.Join(tmp, name)); err != nil {
+				return err
+			}
+			names = append(names, data.DisplayName(name))
+		}
+		if err := os.RemoveAll(part); err != nil {
+			return err
+		}
+	}
+	if *tok != "" {
+		if _, err := synth.WriteTokenizerSize(*tok, synth.PromptWords(names, []string{data.DefaultTemplate}), *vocab); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp, *out)
+}
+
+// timing is one timed pass.
+type timing struct {
+	Mode   string  `json:"mode"`
+	Round  int     `json:"round"`
+	Images int     `json:"images"`
+	Batch  int     `json:"batch"`
+	WallMs float64 `json:"wall_ms"`
+	// PrefixMs is the time inside the features runs (0 for decode).
+	PrefixMs float64 `json:"prefix_ms"`
+}
+
+// summary is the last line: medians and rates.
+type summary struct {
+	Config         string  `json:"config,omitempty"`
+	Kind           string  `json:"kind"`
+	Images         int     `json:"images"`
+	Batch          int     `json:"batch"`
+	Threads        int     `json:"threads"`
+	Workers        int     `json:"decode_workers"`
+	Ahead          int     `json:"ahead"`
+	NoSpin         bool    `json:"nospin"`
+	Rounds         int     `json:"rounds"`
+	DecodeMs       float64 `json:"decode_ms"`
+	SequentialMs   float64 `json:"sequential_ms"`
+	PipelinedMs    float64 `json:"pipelined_ms"`
+	PrefixMs       float64 `json:"prefix_ms"`
+	ImagesPerS     float64 `json:"images_per_s"`
+	GFLOPImage     float64 `json:"gflop_per_image,omitempty"`
+	PrefixGFLOPs   float64 `json:"prefix_gflops,omitempty"`
+	CacheGFLOPs    float64 `json:"cache_gflops,omitempty"`
+	PeakGFLOPs     float64 `json:"peak_gflops,omitempty"`
+	PrefixShare    float64 `json:"prefix_share_of_peak,omitempty"`
+	CacheShare     float64 `json:"cache_share_of_peak,omitempty"`
+	TextClasses    int     `json:"text_classes,omitempty"`
+	TextMs         float64 `json:"text_ms,omitempty"`
+	TextGFLOP      float64 `json:"text_gflop,omitempty"`
+	TextGFLOPs     float64 `json:"text_gflops,omitempty"`
+	TextShare      float64 `json:"text_share_of_peak,omitempty"`
+	ProfileWritten string  `json:"profile,omitempty"`
+}
+
+// run times the cache as the package documentation says, printing JSON lines to w, and returns
+// the summary.
+func run(args []string, w io.Writer) (*summary, error) {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	dir := fs.String("bundle", "", "bundle folder (with features.onnx)")
+	images := fs.String("images", "", "image folder (a sub-folder per class)")
+	batch := fs.Int("batch", 32, "images per features run (the trainer's FeatureBatch)")
+	threads := fs.Int("threads", 0, "ORT intra-op threads (0: ORT's default)")
+	workers := fs.Int("workers", 0, "image decoding workers (0: GOMAXPROCS)")
+	ahead := fs.Int("ahead", 2, "batches decoded ahead in the pipelined mode")
+	rounds := fs.Int("rounds", 3, "rounds; each times decode, sequential and pipelined once")
+	augment := fs.Bool("augment", false, "decode with the training augmentation")
+	classes := fs.Int("classes", 0, "also time the text prefix over this many prompts")
+	gflopImage := fs.Float64("gflop-image", 0, "GFLOP of the image prefix per image (cost model)")
+	gflopText := fs.Float64("gflop-text", 0, "GFLOP of the text prefix over -classes prompts (cost model)")
+	peak := fs.Float64("peak", 0, "the machine's sgemm GFLOP/s (bench/peak)")
+	profile := fs.String("profile", "", "write ORT's profile of one more pipelined pass with this prefix")
+	nospin := fs.Bool("nospin", false, "ORT's intra-op threads do not spin while waiting for work")
+	fs.Parse(args)
+	if *dir == "" || *images == "" || *batch < 1 || *rounds < 1 || *ahead < 1 {
+		return nil, errors.New("run needs -bundle, -images, -batch >= 1, -rounds >= 1 and -ahead >= 1")
+	}
+	man, err := bundle.ReadManifest(*dir)
+	if err != nil {
+		return nil, err
+	}
+	var visionState, textState string
+	for _, t := range man.Towers {
+		switch t.Kind {
+		case "vision":
+			visionState = t.State
+		case "text":
+			textState = t.State
+		}
+	}
+	rec, err := man.Graph("features")
+	if err != nil || visionState == "" {
+		return nil, fmt.Errorf("%s: no features graph with a cached image state; convert with --strategy lskip", *dir)
+	}
+	m, err := onnxio.Load(filepath.Join(*dir, rec.File))
+	if err != nil {
+		return nil, err
+	}
+	opts := &runtime.Options{IntraOpThreads: *threads}
+	if *nospin {
+		opts.Config = map[string]string{"session.intra_op.allow_spinning": "0"}
+	}
+	sess, err := bundle.OpenPart(m, "image prefix", []string{visionState}, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	prep, _, err := data.PreprocessorFor(man.Vision.ImageSize, *dir)
+	if err != nil {
+		return nil, err
+	}
+	prep.Augment = *augment
+	prep.Workers = *workers
+	ds, err := data.LoadFolder(*images)
+	if err != nil {
+		return nil, err
+	}
+	paths := ds.Paths()
+	var batches [][]string
+	for s := 0; s < len(paths); s += *batch {
+		batches = append(batches, paths[s:min(s+*batch, len(paths))])
+	}
+	size := int64(prep.Size)
+	// pass caches the images once and returns the wall time and the time in features runs.
+	pass := func(s *runtime.Session, ahead int, round int) (time.Duration, time.Duration, error) {
+		var rng *rand.Rand
+		if *augment {
+			rng = rand.New(rand.NewPCG(uint64(round), 7))
+		}
+		var inRuns time.Duration
+		t0 := time.Now()
+		err := prep.Each(context.Background(), batches, rng, ahead, func(i int, px []float32) error {
+			if s == nil {
+				return nil
+			}
+			pt, err := tensorio.FromSlice([]int64{int64(len(batches[i])), 3, size, size}, px)
+			if err != nil {
+				return err
+			}
+			r0 := time.Now()
+			_, err = s.Run(map[string]*tensorio.Tensor{man.Vision.Input: pt})
+			inRuns += time.Since(r0)
+			return err
+		})
+		return time.Since(t0), inRuns, err
+	}
+	// warm-up: ORT's first run allocates and plans
+	if _, _, err := pass(sess, 0, -1); err != nil {
+		return nil, err
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	byMode := map[string][]float64{}
+	var prefix []float64
+	modes := []string{"decode", "sequential", "pipelined"}
+	for r := range *rounds {
+		for k := range modes {
+			mode := modes[(k+r)%len(modes)] // the order turns each round
+			s, a := sess, 0
+			switch mode {
+			case "decode":
+				s = nil
+			case "pipelined":
+				a = *ahead
+			}
+			wall, inRuns, err := pass(s, a, r)
+			if err != nil {
+				return nil, err
+			}
+			byMode[mode] = append(byMode[mode], ms(wall))
+			if mode == "sequential" {
+				prefix = append(prefix, ms(inRuns))
+			}
+			b, _ := json.Marshal(timing{Mode: mode, Round: r + 1, Images: len(paths), Batch: *batch, WallMs: ms(wall), PrefixMs: ms(inRuns)})
+			fmt.Fprintln(w, string(b))
+		}
+	}
+	sum := summary{Kind: "summary", Images: len(paths), Batch: *batch, Threads: *threads, Workers: *workers, Ahead: *ahead, NoSpin: *nospin, Rounds: *rounds,
+		DecodeMs: median(byMode["decode"]), SequentialMs: median(byMode["sequential"]), PipelinedMs: median(byMode["pipelined"]), PrefixMs: median(prefix),
+		GFLOPImage: *gflopImage, PeakGFLOPs: *peak}
+	sum.ImagesPerS = float64(len(paths)) / (min(sum.PipelinedMs, sum.SequentialMs) / 1000)
+	if *gflopImage > 0 {
+		total := *gflopImage * float64(len(paths))
+		sum.PrefixGFLOPs = total / (sum.PrefixMs / 1000)
+		sum.CacheGFLOPs = total / (min(sum.PipelinedMs, sum.SequentialMs) / 1000)
+		if *peak > 0 {
+			sum.PrefixShare = sum.PrefixGFLOPs / *peak
+			sum.CacheShare = sum.CacheGFLOPs / *peak
+		}
+	}
+	if *classes > 0 && textState != "" {
+		tsess, err := bundle.OpenPart(m, "text prefix", []string{textState}, opts)
+		if err != nil {
+			return nil, err
+		}
+		in := bundle.RandomInputs(rand.New(rand.NewPCG(1, 1)), man, 1, *classes)
+		feeds := map[string]*tensorio.Tensor{}
+		for _, n := range tsess.InputNames() {
+			if in[n] == nil {
+				return nil, fmt.Errorf("no value for the text prefix's input %s", n)
+			}
+			feeds[n] = in[n]
+		}
+		var ts []float64
+		for i := range *rounds + 1 {
+			t0 := time.Now()
+			if _, err := tsess.Run(feeds); err != nil {
+				tsess.Close()
+				return nil, err
+			}
+			if i > 0 { // the first run warms up
+				ts = append(ts, ms(time.Since(t0)))
+			}
+		}
+		tsess.Close()
+		sum.TextClasses, sum.TextMs, sum.TextGFLOP = *classes, median(ts), *gflopText
+		if *gflopText > 0 {
+			sum.TextGFLOPs = *gflopText / (sum.TextMs / 1000)
+			if *peak > 0 {
+				sum.TextShare = sum.TextGFLOPs / *peak
+			}
+		}
+	}
+	if *profile != "" {
+		popts := *opts
+		popts.ProfilePrefix = *profile
+		psess, err := bundle.OpenPart(m, "image prefix (profiled)", []string{visionState}, &popts)
+		if err != nil {
+			return nil, err
+		}
+		_, _, err = pass(psess, *ahead, 0) // ortprof -skip 1 leaves the first run out
+		psess.Close()
+		if err != nil {
+			return nil, err
+		}
+		sum.ProfileWritten = *profile + "_*.json"
+	}
+	b, _ := json.Marshal(sum)
+	fmt.Fprintln(w, string(b))
+	return &sum, nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// table prints the summaries of a file of run outputs as a Markdown table.
+func table(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("table", flag.ContinueOnError)
+	peak := fs.Float64("peak", 0, "the sgemm GFLOP/s the shares are of (0: each run's own -peak)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: featbench table [-peak GFLOPS] FILE.jsonl")
+	}
+	b, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "| config | batch | decode workers | ORT spin | decode only ms | sequential ms | pipelined ms | pipelined / sequential | images/s | prefix alone GFLOP/s (of peak) | whole cache GFLOP/s (of peak) | sgemm peak GFLOP/s |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	var text []summary
+	for _, line := range strings.Split(string(b), "\n") {
+		var s summary
+		if json.Unmarshal([]byte(line), &s) != nil || s.Kind != "summary" {
+			continue
+		}
+		if *peak > 0 {
+			s.PeakGFLOPs, s.PrefixShare, s.CacheShare, s.TextShare = *peak, s.PrefixGFLOPs / *peak, s.CacheGFLOPs / *peak, s.TextGFLOPs / *peak
+		}
+		workers := "GOMAXPROCS"
+		if s.Workers > 0 {
+			workers = strconv.Itoa(s.Workers)
+		}
+		spin := map[bool]string{false: "on", true: "off"}[s.NoSpin]
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f (%.0f%%) | %.0f (%.0f%%) | %.0f |\n", s.Config, s.Batch, workers, spin,
+			s.DecodeMs, s.SequentialMs, s.PipelinedMs, s.PipelinedMs/s.SequentialMs, s.ImagesPerS,
+			s.PrefixGFLOPs, 100*s.PrefixShare, s.CacheGFLOPs, 100*s.CacheShare, s.PeakGFLOPs)
+		if s.TextClasses > 0 {
+			text = append(text, s)
+		}
+	}
+	for _, s := range text {
+		fmt.Fprintf(w, "\ntext prefix, %d class prompts in one run: %.0f ms, %.1f GFLOP, %.0f GFLOP/s (%.0f%% of the sgemm peak)\n",
+			s.TextClasses, s.TextMs, s.TextGFLOP, s.TextGFLOPs, 100*s.TextShare)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/skipgraph/skipgraph/bundle"
+	"github.com/skipgraph/skipgraph/data"
+	"github.com/skipgraph/skipgraph/plugins/lskip"
+	"github.com/skipgraph/skipgraph/synth"
+)
+
+// TestDataAndRun writes a data set past the synthetic class count, times the cache of a tiny
+// LSkip bundle over it on ONNX Runtime, and checks the timings, the rates derived from them and
+// the table.
+func TestDataAndRun(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model")
+	if _, err := synth.Write(synth.Config{Style: synth.StyleHF, Size: "tiny", Seed: 1}, model); err != nil {
+		t.Fatal(err)
+	}
+	src, err := bundle.LoadSource(filepath.Join(model, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := filepath.Join(dir, "bundle")
+	if _, err := bundle.Convert(context.Background(), src, b, bundle.Options{Strategies: []bundle.StrategySpec{{Strategy: lskip.Strategy{}}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	imgs := filepath.Join(dir, "images")
+	classes := data.MaxSyntheticClasses + 2
+	if err := makeData([]string{"-o", imgs, "-classes", strconv.Itoa(classes), "-shots", "1", "-size", "32",
+		"-tokenizer", model, "-vocab", strconv.Itoa(synth.Sizes["tiny"].Vocab)}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.LoadFolder(imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Classes) != classes || len(ds.Items) != classes {
+		t.Fatalf("%d classes, %d images; want %d of each", len(ds.Classes), len(ds.Items), classes)
+	}
+	if _, err := os.Stat(filepath.Join(model, "tokenizer.json")); err != nil {
+		t.Errorf("no tokenizer written: %v", err)
+	}
+	if err := makeData([]string{"-o", imgs, "-classes", "2"}); err == nil {
+		t.Error("data wrote over an existing folder")
+	}
+
+	var out bytes.Buffer
+	sum, err := run([]string{"-bundle", b, "-images", imgs, "-batch", "16", "-threads", "1", "-rounds", "2", "-augment",
+		"-classes", "5", "-gflop-image", "0.5", "-gflop-text", "2", "-peak", "100"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]int{}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for _, l := range lines[:len(lines)-1] {
+		var tm timing
+		if err := json.Unmarshal([]byte(l), &tm); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if tm.Images != classes || tm.WallMs <= 0 || (tm.Mode == "decode") != (tm.PrefixMs == 0) || tm.PrefixMs > tm.WallMs {
+			t.Errorf("timing %+v", tm)
+		}
+		modes[tm.Mode]++
+	}
+	if modes["decode"] != 2 || modes["sequential"] != 2 || modes["pipelined"] != 2 {
+		t.Errorf("timed modes %v, want each twice", modes)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Abs(b) }
+	if !near(sum.PrefixGFLOPs, 0.5*float64(classes)/(sum.PrefixMs/1000)) || !near(sum.PrefixShare, sum.PrefixGFLOPs/100) ||
+		!near(sum.CacheGFLOPs, 0.5*float64(classes)/(min(sum.SequentialMs, sum.PipelinedMs)/1000)) {
+		t.Errorf("rates do not follow from the times: %+v", sum)
+	}
+	if sum.TextClasses != 5 || sum.TextMs <= 0 || !near(sum.TextGFLOPs, 2/(sum.TextMs/1000)) {
+		t.Errorf("text prefix: %+v", sum)
+	}
+
+	jl := filepath.Join(dir, "f.jsonl")
+	if err := os.WriteFile(jl, []byte(strings.Replace(out.String(), `{"kind":"summary"`, `{"config":"b16","kind":"summary"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var tab bytes.Buffer
+	if err := table([]string{jl}, &tab); err != nil {
+		t.Fatal(err)
+	}
+	if rows := strings.Count(tab.String(), "\n| b16 | 16 | GOMAXPROCS | on |"); rows != 1 {
+		t.Errorf("table has %d rows of the run:\n%s", rows, tab.String())
+	}
+	if !strings.Contains(tab.String(), "text prefix, 5 class prompts in one run") {
+		t.Errorf("table lacks the text prefix:\n%s", tab.String())
+	}
+	// shares of another peak
+	tab.Reset()
+	if err := table([]string{"-peak", "50", jl}, &tab); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("(%.0f%%) | %.0f (%.0f%%) | 50 |", 100*sum.PrefixGFLOPs/50, sum.CacheGFLOPs, 100*sum.CacheGFLOPs/50)
+	if !strings.Contains(tab.String(), want) {
+		t.Errorf("table with -peak 50 lacks %q:\n%s", want, tab.String())
+	}
+}
