@@ -167,8 +167,9 @@ if want features; then
 	# LSkip+CSkip bundle over FEAT_IMAGES synthetic 224x224 PNG images under augmentation, each
 	# configuration timing decoding alone, decoding and prefix in turn (sequential) and decoding
 	# ahead of the prefix (pipelined), alternated within each of FEAT_ROUNDS rounds (medians).
-	# The prefix's GFLOP come from the cost model ('skipgraph plan'). Last, ORT's profile of one
-	# pipelined pass shows where the prefix's time goes.
+	# The batch sizes alternate within each round too. The prefix's GFLOP come from the cost
+	# model ('skipgraph plan'). Last, ORT's profile of one pipelined pass shows where the
+	# prefix's time goes.
 	THREADS=${THREADS:-2}
 	PY=/usr/bin/python3
 	n=${FEAT_IMAGES:-64}
@@ -188,12 +189,9 @@ e = json.load(sys.stdin)["chosen"]["estimate"]; print(e["image_prefix_flops"] / 
 	echo "## feature cache, ViT-B/16 LSkip (omega 6) image prefix, $n images 224x224 PNG with augmentation, $THREADS ORT threads, $rounds rounds; cost model: $gimg GFLOP per image, $gtext GFLOP for 100 class prompts"
 	# configuration: LABEL featbench flags
 	configs=(
-		"b8 -batch 8"
-		"b16 -batch 16"
-		"b32 -batch 32 -classes 100"
-		"b64 -batch 64"
-		"b32-workers1 -batch 32 -workers 1"
-		"b32-nospin -batch 32 -nospin"
+		"default -batch 8,16,32,64 -classes 100"
+		"workers1 -batch 8,32 -workers 1"
+		"nospin -batch 8,32 -nospin"
 	)
 	# ORT's sgemm rate, sampled before each configuration and at the end
 	sgemm() {

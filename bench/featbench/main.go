@@ -4,7 +4,7 @@
 // the synthetic inputs of the benchmarks.
 //
 //	featbench data -o DIR -classes C -shots S [-size 224] [-tokenizer MODEL_DIR -vocab N]
-//	featbench run -bundle DIR -images DIR [-batch 32] [-threads 2] [-workers 0] [-ahead 2]
+//	featbench run -bundle DIR -images DIR [-batch 8,32] [-threads 2] [-workers 0] [-ahead 2]
 //	          [-rounds 3] [-augment] [-classes 100] [-gflop-image G] [-gflop-text G]
 //	          [-peak GFLOPS] [-nospin] [-profile PREFIX]
 //	featbench table [-peak GFLOPS] FILE.jsonl
@@ -13,14 +13,15 @@
 // synthetic classes repeat with a suffix past data.MaxSyntheticClasses) and, with -tokenizer,
 // a tokenizer covering the class prompts into MODEL_DIR, where training finds it.
 //
-// run times, in each of -rounds rounds and alternating within the round: decoding alone
-// (Each with nothing to do), the cache with each batch decoded just before its features run
-// (sequential), and with decoding -ahead batches ahead (pipelined). It prints one JSON line per
-// timing and a last line with the medians; given the prefix's GFLOP per image (the cost model's
-// image_prefix_flops, 'skipgraph plan --json') and the sgemm peak (bench/peak), it reports the
-// GFLOP/s of the prefix alone and of the whole cache and their shares of the peak. With
-// -classes it also times the text prefix over that many prompts (one run, all prompts). With
-// -profile it writes ORT's profile of one more pipelined pass (bench/ortprof reads it).
+// run times, in each of -rounds rounds and alternating within the round, for each batch size
+// of -batch: decoding alone (Each with nothing to do), the cache with each batch decoded just
+// before its features run (sequential), and with decoding -ahead batches ahead (pipelined). It
+// prints one JSON line per timing and then a line of medians per batch size; given the
+// prefix's GFLOP per image (the cost model's image_prefix_flops, 'skipgraph plan --json') and
+// the sgemm peak (bench/peak), it reports the GFLOP/s of the prefix alone and of the whole
+// cache and their shares of the peak. With -classes it also times the text prefix over that
+// many prompts (one run, all prompts, once per round) and prints its median on a last line.
+// With -profile it writes ORT's profile of one more pipelined pass (bench/ortprof reads it).
 //
 // table prints the summary lines of a JSON-lines file of run outputs (each may carry a
 // "config" label) as a Markdown table, with the shares of -peak when given.
@@ -161,26 +162,36 @@ type summary struct {
 }
 
 // run times the cache as the package documentation says, printing JSON lines to w, and returns
-// the summary.
-func run(args []string, w io.Writer) (*summary, error) {
-	fs := flag.NewFlagSet("run", flag.ExitOnError)
+// the summaries: one per batch size, then the text prefix's when timed.
+func run(args []string, w io.Writer) ([]summary, error) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	dir := fs.String("bundle", "", "bundle folder (with features.onnx)")
 	images := fs.String("images", "", "image folder (a sub-folder per class)")
-	batch := fs.Int("batch", 32, "images per features run (the trainer's FeatureBatch)")
+	batchList := fs.String("batch", "32", "images per features run (the trainer's FeatureBatch); a comma-separated list alternates the sizes within each round")
 	threads := fs.Int("threads", 0, "ORT intra-op threads (0: ORT's default)")
 	workers := fs.Int("workers", 0, "image decoding workers (0: GOMAXPROCS)")
 	ahead := fs.Int("ahead", 2, "batches decoded ahead in the pipelined mode")
-	rounds := fs.Int("rounds", 3, "rounds; each times decode, sequential and pipelined once")
+	rounds := fs.Int("rounds", 3, "rounds; each times decode, sequential and pipelined once per batch size")
 	augment := fs.Bool("augment", false, "decode with the training augmentation")
-	classes := fs.Int("classes", 0, "also time the text prefix over this many prompts")
+	classes := fs.Int("classes", 0, "also time the text prefix over this many prompts, once per round")
 	gflopImage := fs.Float64("gflop-image", 0, "GFLOP of the image prefix per image (cost model)")
 	gflopText := fs.Float64("gflop-text", 0, "GFLOP of the text prefix over -classes prompts (cost model)")
 	peak := fs.Float64("peak", 0, "the machine's sgemm GFLOP/s (bench/peak)")
-	profile := fs.String("profile", "", "write ORT's profile of one more pipelined pass with this prefix")
+	profile := fs.String("profile", "", "write ORT's profile of one more pipelined pass (first batch size) with this prefix")
 	nospin := fs.Bool("nospin", false, "ORT's intra-op threads do not spin while waiting for work")
-	fs.Parse(args)
-	if *dir == "" || *images == "" || *batch < 1 || *rounds < 1 || *ahead < 1 {
-		return nil, errors.New("run needs -bundle, -images, -batch >= 1, -rounds >= 1 and -ahead >= 1")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var sizes []int
+	for _, f := range strings.Split(*batchList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-batch %q: want positive numbers separated by commas", *batchList)
+		}
+		sizes = append(sizes, n)
+	}
+	if *dir == "" || *images == "" || *rounds < 1 || *ahead < 1 {
+		return nil, errors.New("run needs -bundle, -images, -rounds >= 1 and -ahead >= 1")
 	}
 	man, err := bundle.ReadManifest(*dir)
 	if err != nil {
@@ -223,13 +234,16 @@ func run(args []string, w io.Writer) (*summary, error) {
 		return nil, err
 	}
 	paths := ds.Paths()
-	var batches [][]string
-	for s := 0; s < len(paths); s += *batch {
-		batches = append(batches, paths[s:min(s+*batch, len(paths))])
+	split := func(n int) [][]string {
+		var out [][]string
+		for s := 0; s < len(paths); s += n {
+			out = append(out, paths[s:min(s+n, len(paths))])
+		}
+		return out
 	}
 	size := int64(prep.Size)
-	// pass caches the images once and returns the wall time and the time in features runs.
-	pass := func(s *runtime.Session, ahead int, round int) (time.Duration, time.Duration, error) {
+	// pass caches the batches once and returns the wall time and the time in features runs.
+	pass := func(s *runtime.Session, batches [][]string, ahead int, round int) (time.Duration, time.Duration, error) {
 		var rng *rand.Rand
 		if *augment {
 			rng = rand.New(rand.NewPCG(uint64(round), 7))
@@ -251,81 +265,99 @@ func run(args []string, w io.Writer) (*summary, error) {
 		})
 		return time.Since(t0), inRuns, err
 	}
-	// warm-up: ORT's first run allocates and plans
-	if _, _, err := pass(sess, 0, -1); err != nil {
-		return nil, err
-	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	byMode := map[string][]float64{}
-	var prefix []float64
-	modes := []string{"decode", "sequential", "pipelined"}
-	for r := range *rounds {
-		for k := range modes {
-			mode := modes[(k+r)%len(modes)] // the order turns each round
-			s, a := sess, 0
-			switch mode {
-			case "decode":
-				s = nil
-			case "pipelined":
-				a = *ahead
-			}
-			wall, inRuns, err := pass(s, a, r)
-			if err != nil {
-				return nil, err
-			}
-			byMode[mode] = append(byMode[mode], ms(wall))
-			if mode == "sequential" {
-				prefix = append(prefix, ms(inRuns))
-			}
-			b, _ := json.Marshal(timing{Mode: mode, Round: r + 1, Images: len(paths), Batch: *batch, WallMs: ms(wall), PrefixMs: ms(inRuns)})
-			fmt.Fprintln(w, string(b))
-		}
-	}
-	sum := summary{Kind: "summary", Images: len(paths), Batch: *batch, Threads: *threads, Workers: *workers, Ahead: *ahead, NoSpin: *nospin, Rounds: *rounds,
-		DecodeMs: median(byMode["decode"]), SequentialMs: median(byMode["sequential"]), PipelinedMs: median(byMode["pipelined"]), PrefixMs: median(prefix),
-		GFLOPImage: *gflopImage, PeakGFLOPs: *peak}
-	sum.ImagesPerS = float64(len(paths)) / (min(sum.PipelinedMs, sum.SequentialMs) / 1000)
-	if *gflopImage > 0 {
-		total := *gflopImage * float64(len(paths))
-		sum.PrefixGFLOPs = total / (sum.PrefixMs / 1000)
-		sum.CacheGFLOPs = total / (min(sum.PipelinedMs, sum.SequentialMs) / 1000)
-		if *peak > 0 {
-			sum.PrefixShare = sum.PrefixGFLOPs / *peak
-			sum.CacheShare = sum.CacheGFLOPs / *peak
-		}
-	}
-	if *classes > 0 && textState != "" {
-		tsess, err := bundle.OpenPart(m, "text prefix", []string{textState}, opts)
-		if err != nil {
+	// warm-up: ORT's first run of each shape allocates and plans
+	for _, n := range sizes {
+		if _, _, err := pass(sess, split(n)[:1], 0, -1); err != nil {
 			return nil, err
 		}
+	}
+	var text *runtime.Session
+	var textFeeds map[string]*tensorio.Tensor
+	if *classes > 0 && textState != "" {
+		if text, err = bundle.OpenPart(m, "text prefix", []string{textState}, opts); err != nil {
+			return nil, err
+		}
+		defer text.Close()
 		in := bundle.RandomInputs(rand.New(rand.NewPCG(1, 1)), man, 1, *classes)
-		feeds := map[string]*tensorio.Tensor{}
-		for _, n := range tsess.InputNames() {
+		textFeeds = map[string]*tensorio.Tensor{}
+		for _, n := range text.InputNames() {
 			if in[n] == nil {
 				return nil, fmt.Errorf("no value for the text prefix's input %s", n)
 			}
-			feeds[n] = in[n]
+			textFeeds[n] = in[n]
 		}
-		var ts []float64
-		for i := range *rounds + 1 {
+		if _, err := text.Run(textFeeds); err != nil {
+			return nil, err
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	type key struct {
+		batch int
+		mode  string
+	}
+	byKey := map[key][]float64{}
+	var textMs []float64
+	modes := []string{"decode", "sequential", "pipelined"}
+	for r := range *rounds {
+		for bi := range sizes {
+			n := sizes[(bi+r)%len(sizes)] // the orders turn each round
+			batches := split(n)
+			for k := range modes {
+				mode := modes[(k+r)%len(modes)]
+				s, a := sess, 0
+				switch mode {
+				case "decode":
+					s = nil
+				case "pipelined":
+					a = *ahead
+				}
+				wall, inRuns, err := pass(s, batches, a, r)
+				if err != nil {
+					return nil, err
+				}
+				byKey[key{n, mode}] = append(byKey[key{n, mode}], ms(wall))
+				if mode == "sequential" {
+					byKey[key{n, "prefix"}] = append(byKey[key{n, "prefix"}], ms(inRuns))
+				}
+				b, _ := json.Marshal(timing{Mode: mode, Round: r + 1, Images: len(paths), Batch: n, WallMs: ms(wall), PrefixMs: ms(inRuns)})
+				fmt.Fprintln(w, string(b))
+			}
+		}
+		if text != nil {
 			t0 := time.Now()
-			if _, err := tsess.Run(feeds); err != nil {
-				tsess.Close()
+			if _, err := text.Run(textFeeds); err != nil {
 				return nil, err
 			}
-			if i > 0 { // the first run warms up
-				ts = append(ts, ms(time.Since(t0)))
+			textMs = append(textMs, ms(time.Since(t0)))
+		}
+	}
+	var out []summary
+	for _, n := range sizes {
+		sum := summary{Kind: "summary", Images: len(paths), Batch: n, Threads: *threads, Workers: *workers, Ahead: *ahead, NoSpin: *nospin, Rounds: *rounds,
+			DecodeMs: median(byKey[key{n, "decode"}]), SequentialMs: median(byKey[key{n, "sequential"}]), PipelinedMs: median(byKey[key{n, "pipelined"}]),
+			PrefixMs: median(byKey[key{n, "prefix"}]), GFLOPImage: *gflopImage, PeakGFLOPs: *peak}
+		sum.ImagesPerS = float64(len(paths)) / (min(sum.PipelinedMs, sum.SequentialMs) / 1000)
+		if *gflopImage > 0 {
+			total := *gflopImage * float64(len(paths))
+			sum.PrefixGFLOPs = total / (sum.PrefixMs / 1000)
+			sum.CacheGFLOPs = total / (min(sum.PipelinedMs, sum.SequentialMs) / 1000)
+			if *peak > 0 {
+				sum.PrefixShare = sum.PrefixGFLOPs / *peak
+				sum.CacheShare = sum.CacheGFLOPs / *peak
 			}
 		}
-		tsess.Close()
-		sum.TextClasses, sum.TextMs, sum.TextGFLOP = *classes, median(ts), *gflopText
+		out = append(out, sum)
+	}
+	if text != nil {
+		sum := summary{Kind: "text", Threads: *threads, NoSpin: *nospin, Rounds: *rounds, PeakGFLOPs: *peak,
+			TextClasses: *classes, TextMs: median(textMs), TextGFLOP: *gflopText}
 		if *gflopText > 0 {
 			sum.TextGFLOPs = *gflopText / (sum.TextMs / 1000)
 			if *peak > 0 {
 				sum.TextShare = sum.TextGFLOPs / *peak
 			}
 		}
+		out = append(out, sum)
 	}
 	if *profile != "" {
 		popts := *opts
@@ -334,16 +366,18 @@ func run(args []string, w io.Writer) (*summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, _, err = pass(psess, *ahead, 0) // ortprof -skip 1 leaves the first run out
+		_, _, err = pass(psess, split(sizes[0]), *ahead, 0) // ortprof -skip 1 leaves the first run out
 		psess.Close()
 		if err != nil {
 			return nil, err
 		}
-		sum.ProfileWritten = *profile + "_*.json"
+		out[0].ProfileWritten = *profile + "_*.json"
 	}
-	b, _ := json.Marshal(sum)
-	fmt.Fprintln(w, string(b))
-	return &sum, nil
+	for _, sum := range out {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(w, string(b))
+	}
+	return out, nil
 }
 
 func median(v []float64) float64 {
@@ -377,11 +411,15 @@ func table(args []string, w io.Writer) error {
 	var text []summary
 	for _, line := range strings.Split(string(b), "\n") {
 		var s summary
-		if json.Unmarshal([]byte(line), &s) != nil || s.Kind != "summary" {
+		if json.Unmarshal([]byte(line), &s) != nil || s.Kind != "summary" && s.Kind != "text" {
 			continue
 		}
 		if *peak > 0 {
 			s.PeakGFLOPs, s.PrefixShare, s.CacheShare, s.TextShare = *peak, s.PrefixGFLOPs / *peak, s.CacheGFLOPs / *peak, s.TextGFLOPs / *peak
+		}
+		if s.Kind == "text" {
+			text = append(text, s)
+			continue
 		}
 		workers := "GOMAXPROCS"
 		if s.Workers > 0 {
@@ -391,13 +429,10 @@ func table(args []string, w io.Writer) error {
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f (%.0f%%) | %.0f (%.0f%%) | %.0f |\n", s.Config, s.Batch, workers, spin,
 			s.DecodeMs, s.SequentialMs, s.PipelinedMs, s.PipelinedMs/s.SequentialMs, s.ImagesPerS,
 			s.PrefixGFLOPs, 100*s.PrefixShare, s.CacheGFLOPs, 100*s.CacheShare, s.PeakGFLOPs)
-		if s.TextClasses > 0 {
-			text = append(text, s)
-		}
 	}
 	for _, s := range text {
-		fmt.Fprintf(w, "\ntext prefix, %d class prompts in one run: %.0f ms, %.1f GFLOP, %.0f GFLOP/s (%.0f%% of the sgemm peak)\n",
-			s.TextClasses, s.TextMs, s.TextGFLOP, s.TextGFLOPs, 100*s.TextShare)
+		fmt.Fprintf(w, "\n%s: text prefix, %d class prompts in one run: %.0f ms, %.1f GFLOP, %.0f GFLOP/s (%.0f%% of the sgemm peak %.0f)\n",
+			s.Config, s.TextClasses, s.TextMs, s.TextGFLOP, s.TextGFLOPs, 100*s.TextShare, s.PeakGFLOPs)
 	}
 	return nil
 }

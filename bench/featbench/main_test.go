@@ -57,14 +57,17 @@ func TestDataAndRun(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	sum, err := run([]string{"-bundle", b, "-images", imgs, "-batch", "16", "-threads", "1", "-rounds", "2", "-augment",
+	sums, err := run([]string{"-bundle", b, "-images", imgs, "-batch", "16,7", "-threads", "1", "-rounds", "2", "-augment",
 		"-classes", "5", "-gflop-image", "0.5", "-gflop-text", "2", "-peak", "100"}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(sums) != 3 || sums[0].Batch != 16 || sums[1].Batch != 7 || sums[2].Kind != "text" {
+		t.Fatalf("summaries %+v: want batch 16, batch 7, text", sums)
+	}
 	modes := map[string]int{}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	for _, l := range lines[:len(lines)-1] {
+	for _, l := range lines[:len(lines)-3] {
 		var tm timing
 		if err := json.Unmarshal([]byte(l), &tm); err != nil {
 			t.Fatalf("%q: %v", l, err)
@@ -72,32 +75,39 @@ func TestDataAndRun(t *testing.T) {
 		if tm.Images != classes || tm.WallMs <= 0 || (tm.Mode == "decode") != (tm.PrefixMs == 0) || tm.PrefixMs > tm.WallMs {
 			t.Errorf("timing %+v", tm)
 		}
-		modes[tm.Mode]++
+		modes[tm.Mode+"/"+strconv.Itoa(tm.Batch)]++
 	}
-	if modes["decode"] != 2 || modes["sequential"] != 2 || modes["pipelined"] != 2 {
-		t.Errorf("timed modes %v, want each twice", modes)
+	for _, m := range []string{"decode", "sequential", "pipelined"} {
+		for _, n := range []string{"16", "7"} {
+			if modes[m+"/"+n] != 2 {
+				t.Errorf("timed modes %v, want each twice per batch size", modes)
+			}
+		}
 	}
 	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Abs(b) }
-	if !near(sum.PrefixGFLOPs, 0.5*float64(classes)/(sum.PrefixMs/1000)) || !near(sum.PrefixShare, sum.PrefixGFLOPs/100) ||
-		!near(sum.CacheGFLOPs, 0.5*float64(classes)/(min(sum.SequentialMs, sum.PipelinedMs)/1000)) {
-		t.Errorf("rates do not follow from the times: %+v", sum)
+	for _, sum := range sums[:2] {
+		if !near(sum.PrefixGFLOPs, 0.5*float64(classes)/(sum.PrefixMs/1000)) || !near(sum.PrefixShare, sum.PrefixGFLOPs/100) ||
+			!near(sum.CacheGFLOPs, 0.5*float64(classes)/(min(sum.SequentialMs, sum.PipelinedMs)/1000)) {
+			t.Errorf("rates do not follow from the times: %+v", sum)
+		}
 	}
-	if sum.TextClasses != 5 || sum.TextMs <= 0 || !near(sum.TextGFLOPs, 2/(sum.TextMs/1000)) {
-		t.Errorf("text prefix: %+v", sum)
+	sum := sums[0]
+	if ts := sums[2]; ts.TextClasses != 5 || ts.TextMs <= 0 || !near(ts.TextGFLOPs, 2/(ts.TextMs/1000)) {
+		t.Errorf("text prefix: %+v", ts)
 	}
 
 	jl := filepath.Join(dir, "f.jsonl")
-	if err := os.WriteFile(jl, []byte(strings.Replace(out.String(), `{"kind":"summary"`, `{"config":"b16","kind":"summary"`, 1)), 0o644); err != nil {
+	if err := os.WriteFile(jl, []byte(strings.ReplaceAll(out.String(), `{"kind":`, `{"config":"x","kind":`)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var tab bytes.Buffer
 	if err := table([]string{jl}, &tab); err != nil {
 		t.Fatal(err)
 	}
-	if rows := strings.Count(tab.String(), "\n| b16 | 16 | GOMAXPROCS | on |"); rows != 1 {
+	if rows := strings.Count(tab.String(), "\n| x | 16 | GOMAXPROCS | on |"); rows != 1 {
 		t.Errorf("table has %d rows of the run:\n%s", rows, tab.String())
 	}
-	if !strings.Contains(tab.String(), "text prefix, 5 class prompts in one run") {
+	if !strings.Contains(tab.String(), "x: text prefix, 5 class prompts in one run") {
 		t.Errorf("table lacks the text prefix:\n%s", tab.String())
 	}
 	// shares of another peak
