@@ -172,3 +172,27 @@ func TestCacheStops(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeWorkers(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(4))
+	tests := []struct {
+		device         string
+		threads, ahead int
+		want           int
+	}{
+		{"cpu", 0, 2, 1},  // ORT takes every core: one decoder
+		{"cpu", 1, 2, 3},  // the cores ORT leaves
+		{"", 3, 1, 1},     // the CPU by default
+		{"cpu", 9, 2, 1},  // more threads than cores
+		{"cpu", 1, 0, 0},  // decoding in turn: every core
+		{"cuda", 0, 2, 0}, // the prefix runs on the GPU
+	}
+	for _, tt := range tests {
+		if got := decodeWorkers(tt.device, tt.threads, tt.ahead); got != tt.want {
+			t.Errorf("decodeWorkers(%q, %d, %d) on 4 CPUs = %d, want %d", tt.device, tt.threads, tt.ahead, got, tt.want)
+		}
+	}
+	if DefaultFeatureBatch("cpu") != 8 || DefaultFeatureBatch("") != 8 || DefaultFeatureBatch("cuda") != 32 {
+		t.Errorf("default feature batches %d (cpu), %d (cuda)", DefaultFeatureBatch("cpu"), DefaultFeatureBatch("cuda"))
+	}
+}

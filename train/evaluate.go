@@ -144,6 +144,7 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 	if err != nil {
 		return nil, errs.AsInput(err)
 	}
+	prep.Workers = decodeWorkers(cfg.Device, cfg.Threads, decodeAhead(cfg.DecodeAhead))
 	ev, err := evaluateWith(sc, prompts, prep, ds, params, cfg.Batch, decodeAhead(cfg.DecodeAhead))
 	if err != nil {
 		return nil, err

@@ -78,6 +78,10 @@ func (t *trainer) prepare() error {
 	if t.evalPrep, t.prepSource, err = data.PreprocessorFor(man.Vision.ImageSize, bundleNear(cfg.Bundle, man)...); err != nil {
 		return errs.AsInput(err)
 	}
+	if cfg.FeatureBatch <= 0 {
+		cfg.FeatureBatch = DefaultFeatureBatch(cfg.Device)
+	}
+	t.evalPrep.Workers = decodeWorkers(cfg.Device, cfg.Threads, decodeAhead(cfg.DecodeAhead))
 	train := *t.evalPrep
 	t.prep = &train
 	t.prep.Augment = !cfg.NoAugment

@@ -65,9 +65,6 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Out == "" {
 		return nil, errs.Input("no output folder given (-o OUT)")
 	}
-	if cfg.FeatureBatch <= 0 {
-		cfg.FeatureBatch = 32
-	}
 	var resumeFrom string
 	if cfg.Resume {
 		ri, err := ReadRunInfo(cfg.Out)
