@@ -5,7 +5,7 @@
 //
 //	featbench data -o DIR -classes C -shots S [-size 224] [-tokenizer MODEL_DIR -vocab N]
 //	featbench run -bundle DIR -images DIR [-batch 8,32] [-threads 2] [-workers 0] [-ahead 2]
-//	          [-rounds 3] [-augment] [-classes 100] [-gflop-image G] [-gflop-text G]
+//	          [-rounds 3] [-augment] [-classes 100 [-text-chunk 0,25]] [-gflop-image G] [-gflop-text G]
 //	          [-peak GFLOPS] [-nospin] [-profile PREFIX]
 //	featbench table [-peak GFLOPS] FILE.jsonl
 //
@@ -20,7 +20,8 @@
 // prefix's GFLOP per image (the cost model's image_prefix_flops, 'skipgraph plan --json') and
 // the sgemm peak (bench/peak), it reports the GFLOP/s of the prefix alone and of the whole
 // cache and their shares of the peak. With -classes it also times the text prefix over that
-// many prompts (one run, all prompts, once per round) and prints its median on a last line.
+// many prompts, once per round for each -text-chunk (prompts per run, 0: all in one run), and
+// prints a line of medians per chunk size.
 // With -profile it writes ORT's profile of one more pipelined pass (bench/ortprof reads it).
 //
 // table prints the summary lines of a JSON-lines file of run outputs (each may carry a
@@ -154,6 +155,7 @@ type summary struct {
 	PrefixShare    float64 `json:"prefix_share_of_peak,omitempty"`
 	CacheShare     float64 `json:"cache_share_of_peak,omitempty"`
 	TextClasses    int     `json:"text_classes,omitempty"`
+	TextChunk      int     `json:"text_chunk,omitempty"`
 	TextMs         float64 `json:"text_ms,omitempty"`
 	TextGFLOP      float64 `json:"text_gflop,omitempty"`
 	TextGFLOPs     float64 `json:"text_gflops,omitempty"`
@@ -174,6 +176,7 @@ func run(args []string, w io.Writer) ([]summary, error) {
 	rounds := fs.Int("rounds", 3, "rounds; each times decode, sequential and pipelined once per batch size")
 	augment := fs.Bool("augment", false, "decode with the training augmentation")
 	classes := fs.Int("classes", 0, "also time the text prefix over this many prompts, once per round")
+	textChunks := fs.String("text-chunk", "0", "prompts per text prefix run (0: all in one); a comma-separated list alternates them")
 	gflopImage := fs.Float64("gflop-image", 0, "GFLOP of the image prefix per image (cost model)")
 	gflopText := fs.Float64("gflop-text", 0, "GFLOP of the text prefix over -classes prompts (cost model)")
 	peak := fs.Float64("peak", 0, "the machine's sgemm GFLOP/s (bench/peak)")
@@ -182,13 +185,9 @@ func run(args []string, w io.Writer) ([]summary, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	var sizes []int
-	for _, f := range strings.Split(*batchList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("-batch %q: want positive numbers separated by commas", *batchList)
-		}
-		sizes = append(sizes, n)
+	sizes, err := positiveList(*batchList, "-batch", 1)
+	if err != nil {
+		return nil, err
 	}
 	if *dir == "" || *images == "" || *rounds < 1 || *ahead < 1 {
 		return nil, errors.New("run needs -bundle, -images, -rounds >= 1 and -ahead >= 1")
@@ -272,22 +271,47 @@ func run(args []string, w io.Writer) ([]summary, error) {
 		}
 	}
 	var text *runtime.Session
-	var textFeeds map[string]*tensorio.Tensor
+	var chunks []int
+	// textFeeds returns the text prefix's inputs for n prompts (random token ids).
+	textFeeds := func(n int) (map[string]*tensorio.Tensor, error) {
+		in := bundle.RandomInputs(rand.New(rand.NewPCG(1, 1)), man, 1, n)
+		feeds := map[string]*tensorio.Tensor{}
+		for _, name := range text.InputNames() {
+			if in[name] == nil {
+				return nil, fmt.Errorf("no value for the text prefix's input %s", name)
+			}
+			feeds[name] = in[name]
+		}
+		return feeds, nil
+	}
+	// textPass runs the text prefix over all -classes prompts, chunk at a time (0: all).
+	textPass := func(chunk int) error {
+		if chunk <= 0 || chunk > *classes {
+			chunk = *classes
+		}
+		for done := 0; done < *classes; done += chunk {
+			feeds, err := textFeeds(min(chunk, *classes-done))
+			if err != nil {
+				return err
+			}
+			if _, err := text.Run(feeds); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if *classes > 0 && textState != "" {
+		if chunks, err = positiveList(*textChunks, "-text-chunk", 0); err != nil {
+			return nil, err
+		}
 		if text, err = bundle.OpenPart(m, "text prefix", []string{textState}, opts); err != nil {
 			return nil, err
 		}
 		defer text.Close()
-		in := bundle.RandomInputs(rand.New(rand.NewPCG(1, 1)), man, 1, *classes)
-		textFeeds = map[string]*tensorio.Tensor{}
-		for _, n := range text.InputNames() {
-			if in[n] == nil {
-				return nil, fmt.Errorf("no value for the text prefix's input %s", n)
+		for _, c := range chunks {
+			if err := textPass(c); err != nil {
+				return nil, err
 			}
-			textFeeds[n] = in[n]
-		}
-		if _, err := text.Run(textFeeds); err != nil {
-			return nil, err
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -296,7 +320,7 @@ func run(args []string, w io.Writer) ([]summary, error) {
 		mode  string
 	}
 	byKey := map[key][]float64{}
-	var textMs []float64
+	textMs := map[int][]float64{}
 	modes := []string{"decode", "sequential", "pipelined"}
 	for r := range *rounds {
 		for bi := range sizes {
@@ -323,12 +347,13 @@ func run(args []string, w io.Writer) ([]summary, error) {
 				fmt.Fprintln(w, string(b))
 			}
 		}
-		if text != nil {
+		for ci := range chunks {
+			c := chunks[(ci+r)%len(chunks)]
 			t0 := time.Now()
-			if _, err := text.Run(textFeeds); err != nil {
+			if err := textPass(c); err != nil {
 				return nil, err
 			}
-			textMs = append(textMs, ms(time.Since(t0)))
+			textMs[c] = append(textMs[c], ms(time.Since(t0)))
 		}
 	}
 	var out []summary
@@ -348,9 +373,9 @@ func run(args []string, w io.Writer) ([]summary, error) {
 		}
 		out = append(out, sum)
 	}
-	if text != nil {
+	for _, c := range chunks {
 		sum := summary{Kind: "text", Threads: *threads, NoSpin: *nospin, Rounds: *rounds, PeakGFLOPs: *peak,
-			TextClasses: *classes, TextMs: median(textMs), TextGFLOP: *gflopText}
+			TextClasses: *classes, TextChunk: c, TextMs: median(textMs[c]), TextGFLOP: *gflopText}
 		if *gflopText > 0 {
 			sum.TextGFLOPs = *gflopText / (sum.TextMs / 1000)
 			if *peak > 0 {
@@ -376,6 +401,19 @@ func run(args []string, w io.Writer) ([]summary, error) {
 	for _, sum := range out {
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(w, string(b))
+	}
+	return out, nil
+}
+
+// positiveList parses a comma-separated list of numbers of at least least.
+func positiveList(s, flag string, least int) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < least {
+			return nil, fmt.Errorf("%s %q: want numbers of at least %d separated by commas", flag, s, least)
+		}
+		out = append(out, n)
 	}
 	return out, nil
 }
@@ -430,9 +468,16 @@ func table(args []string, w io.Writer) error {
 			s.DecodeMs, s.SequentialMs, s.PipelinedMs, s.PipelinedMs/s.SequentialMs, s.ImagesPerS,
 			s.PrefixGFLOPs, 100*s.PrefixShare, s.CacheGFLOPs, 100*s.CacheShare, s.PeakGFLOPs)
 	}
+	if len(text) > 0 {
+		fmt.Fprintln(w)
+	}
 	for _, s := range text {
-		fmt.Fprintf(w, "\n%s: text prefix, %d class prompts in one run: %.0f ms, %.1f GFLOP, %.0f GFLOP/s (%.0f%% of the sgemm peak %.0f)\n",
-			s.Config, s.TextClasses, s.TextMs, s.TextGFLOP, s.TextGFLOPs, 100*s.TextShare, s.PeakGFLOPs)
+		runs := "in one run"
+		if s.TextChunk > 0 && s.TextChunk < s.TextClasses {
+			runs = fmt.Sprintf("%d per run", s.TextChunk)
+		}
+		fmt.Fprintf(w, "%s: text prefix, %d class prompts %s: %.0f ms, %.1f GFLOP, %.0f GFLOP/s (%.0f%% of the sgemm peak %.0f)\n",
+			s.Config, s.TextClasses, runs, s.TextMs, s.TextGFLOP, s.TextGFLOPs, 100*s.TextShare, s.PeakGFLOPs)
 	}
 	return nil
 }

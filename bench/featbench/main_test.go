@@ -58,16 +58,16 @@ func TestDataAndRun(t *testing.T) {
 
 	var out bytes.Buffer
 	sums, err := run([]string{"-bundle", b, "-images", imgs, "-batch", "16,7", "-threads", "1", "-rounds", "2", "-augment",
-		"-classes", "5", "-gflop-image", "0.5", "-gflop-text", "2", "-peak", "100"}, &out)
+		"-classes", "5", "-text-chunk", "0,2", "-gflop-image", "0.5", "-gflop-text", "2", "-peak", "100"}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sums) != 3 || sums[0].Batch != 16 || sums[1].Batch != 7 || sums[2].Kind != "text" {
-		t.Fatalf("summaries %+v: want batch 16, batch 7, text", sums)
+	if len(sums) != 4 || sums[0].Batch != 16 || sums[1].Batch != 7 || sums[2].TextChunk != 0 || sums[3].TextChunk != 2 {
+		t.Fatalf("summaries %+v: want batch 16, batch 7, text in one run, text 2 per run", sums)
 	}
 	modes := map[string]int{}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	for _, l := range lines[:len(lines)-3] {
+	for _, l := range lines[:len(lines)-4] {
 		var tm timing
 		if err := json.Unmarshal([]byte(l), &tm); err != nil {
 			t.Fatalf("%q: %v", l, err)
@@ -92,8 +92,10 @@ func TestDataAndRun(t *testing.T) {
 		}
 	}
 	sum := sums[0]
-	if ts := sums[2]; ts.TextClasses != 5 || ts.TextMs <= 0 || !near(ts.TextGFLOPs, 2/(ts.TextMs/1000)) {
-		t.Errorf("text prefix: %+v", ts)
+	for _, ts := range sums[2:] {
+		if ts.Kind != "text" || ts.TextClasses != 5 || ts.TextMs <= 0 || !near(ts.TextGFLOPs, 2/(ts.TextMs/1000)) {
+			t.Errorf("text prefix: %+v", ts)
+		}
 	}
 
 	jl := filepath.Join(dir, "f.jsonl")
@@ -107,7 +109,7 @@ func TestDataAndRun(t *testing.T) {
 	if rows := strings.Count(tab.String(), "\n| x | 16 | GOMAXPROCS | on |"); rows != 1 {
 		t.Errorf("table has %d rows of the run:\n%s", rows, tab.String())
 	}
-	if !strings.Contains(tab.String(), "x: text prefix, 5 class prompts in one run") {
+	if !strings.Contains(tab.String(), "x: text prefix, 5 class prompts in one run") || !strings.Contains(tab.String(), "x: text prefix, 5 class prompts 2 per run") {
 		t.Errorf("table lacks the text prefix:\n%s", tab.String())
 	}
 	// shares of another peak
