@@ -38,11 +38,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/skipgraph/skipgraph/bench/internal/stats"
 	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
@@ -359,8 +359,8 @@ func run(args []string, w io.Writer) ([]summary, error) {
 	var out []summary
 	for _, n := range sizes {
 		sum := summary{Kind: "summary", Images: len(paths), Batch: n, Threads: *threads, Workers: *workers, Ahead: *ahead, NoSpin: *nospin, Rounds: *rounds,
-			DecodeMs: median(byKey[key{n, "decode"}]), SequentialMs: median(byKey[key{n, "sequential"}]), PipelinedMs: median(byKey[key{n, "pipelined"}]),
-			PrefixMs: median(byKey[key{n, "prefix"}]), GFLOPImage: *gflopImage, PeakGFLOPs: *peak}
+			DecodeMs: stats.Median(byKey[key{n, "decode"}]), SequentialMs: stats.Median(byKey[key{n, "sequential"}]), PipelinedMs: stats.Median(byKey[key{n, "pipelined"}]),
+			PrefixMs: stats.Median(byKey[key{n, "prefix"}]), GFLOPImage: *gflopImage, PeakGFLOPs: *peak}
 		sum.ImagesPerS = float64(len(paths)) / (min(sum.PipelinedMs, sum.SequentialMs) / 1000)
 		if *gflopImage > 0 {
 			total := *gflopImage * float64(len(paths))
@@ -375,7 +375,7 @@ func run(args []string, w io.Writer) ([]summary, error) {
 	}
 	for _, c := range chunks {
 		sum := summary{Kind: "text", Threads: *threads, NoSpin: *nospin, Rounds: *rounds, PeakGFLOPs: *peak,
-			TextClasses: *classes, TextChunk: c, TextMs: median(textMs[c]), TextGFLOP: *gflopText}
+			TextClasses: *classes, TextChunk: c, TextMs: stats.Median(textMs[c]), TextGFLOP: *gflopText}
 		if *gflopText > 0 {
 			sum.TextGFLOPs = *gflopText / (sum.TextMs / 1000)
 			if *peak > 0 {
@@ -416,18 +416,6 @@ func positiveList(s, flag string, least int) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // table prints the summaries of a file of run outputs as a Markdown table.
