@@ -84,6 +84,7 @@ func (t *trainer) prepare() error {
 	t.opts = &runtime.Options{Device: cfg.Device, IntraOpThreads: cfg.Threads}
 	t.bundle = bundle.NewRunner(cfg.Bundle, man, t.opts)
 	t.bundle.Resident = cfg.Resident
+	t.bundle.Update = cfg.Update
 
 	rec, err := man.Graph("train_step")
 	if err != nil {
