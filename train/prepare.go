@@ -190,6 +190,7 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 	if t.st, err = t.bundle.Open(params, state); err != nil {
 		return err
 	}
+	t.hostUpdate = t.st.HostUpdate()
 	if t.st.Resident() {
 		axis := t.visionAxis
 		if t.visionState == "" {
