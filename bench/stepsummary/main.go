@@ -124,7 +124,7 @@ func summarise(r io.Reader, w io.Writer) error {
 	fmt.Fprintf(w, "sgemm 2048^3 (median of %d measurements each): ONNX Runtime %.1f GFLOP/s %v, PyTorch/OpenBLAS %.1f GFLOP/s %v (core type %s); peak used below: %.1f GFLOP/s\n",
 		len(ortSgemms), ortSgemm, rounded(ortSgemms), torchSgemm, rounded(torchSgemms), orDash(coreType), peak)
 	fmt.Fprintf(w, "vector add (64 MiB float32, read 2 + write 1): ONNX Runtime %.1f GB/s %v, numpy %.1f GB/s\n\n", ortAdd, rounded(ortAdds), numpyAdd)
-	fmt.Fprintln(w, "| case | GFLOP/step | floor MiB | skipgraph ms (fastest) | share of peak | peak RSS MiB | RSS/floor | torch ms (fastest) | share of peak | torch RSS MiB | RSS/floor | time sg/torch | RSS sg/torch | host update ms |")
+	fmt.Fprintln(w, "| case | GFLOP/step | floor MiB | skipgraph ms (fastest) | share of peak | peak RSS MiB | RSS/floor | torch ms (fastest) | share of peak | torch RSS MiB | RSS/floor | time sg/torch | RSS sg/torch | host update ms (GB/s) |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, c := range order {
 		p := plans[c]
@@ -150,13 +150,15 @@ func summarise(r io.Reader, w io.Writer) error {
 			row += " - | - |"
 		}
 		if s := runs["skipgraph"][c]; s != nil && median(s.upd) > 0 {
-			row += fmt.Sprintf(" %.0f |", median(s.upd))
+			// SGD with momentum reads parameter, gradient and momentum and writes two of them
+			gbs := 5 * p.TrainableMiB * (1 << 20) / 1e9 / (median(s.upd) / 1000)
+			row += fmt.Sprintf(" %.0f (%.1f) |", median(s.upd), gbs)
 		} else {
 			row += " - |"
 		}
 		fmt.Fprintln(w, row)
 	}
-	fmt.Fprintln(w, "\nfloor = trainable parameters + gradients + optimizer state + activations kept for the backward pass (skipgraph plan); times are medians over the rounds of each run's median step and, in brackets, of its fastest step; shares likewise; host update ms: the part of the skipgraph step spent in the in-place optimizer update (- where ORT runs the update in the graph)")
+	fmt.Fprintln(w, "\nfloor = trainable parameters + gradients + optimizer state + activations kept for the backward pass (skipgraph plan); times are medians over the rounds of each run's median step and, in brackets, of its fastest step; shares likewise; host update ms: the part of the skipgraph step spent in the in-place optimizer update (- where ORT runs the update in the graph), and its bandwidth: 5 x the trainable parameters' bytes (SGD with momentum reads parameter, gradient and momentum, writes parameter and momentum) / its time")
 	return nil
 }
 
