@@ -132,6 +132,7 @@ j = json.load(sys.stdin); e = j["full"] if sys.argv[1] == "full" else j["chosen"
 print(json.dumps({"gflop": (t["forward_flops"] + t["backward_flops"]) / 1e9, "floor_mib": (2 * t["trainable_bytes"] + t["optimizer_bytes"] + t["activation_bytes"]) / 2**20,
   "trainable_mib": t["trainable_bytes"] / 2**20, "optimizer_mib": t["optimizer_bytes"] / 2**20, "activation_mib": t["activation_bytes"] / 2**20}))' "$mode")
 		echo "{\"kind\":\"plan\",\"case\":\"$label\",${plan#\{}" >>"$jl"
+		echo "{\"kind\":\"plan\",\"case\":\"$label-graphupdate\",${plan#\{}" >>"$jl"
 		[[ $label == b32-* ]] && echo "{\"kind\":\"plan\",\"case\":\"$label-nospin\",${plan#\{}" >>"$jl"
 	done
 	for r in $(seq 1 "$rounds"); do
@@ -145,6 +146,9 @@ print(json.dumps({"gflop": (t["forward_flops"] + t["backward_flops"]) / 1e9, "fl
 			read -r label size classes mode flags <<<"$c"
 			line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 | tail -n 1)
 			echo "{\"kind\":\"skipgraph\",\"case\":\"$label\",\"round\":$r,${line#\{}" >>"$jl"
+			# the same step with the optimizer update run by ORT inside the graph (train_step.onnx as written)
+			line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 -update graph | tail -n 1)
+			echo "{\"kind\":\"skipgraph\",\"case\":\"$label-graphupdate\",\"round\":$r,${line#\{}" >>"$jl"
 			if [[ $label == b32-* ]]; then # the small step again, ORT's intra-op threads not spinning
 				line=$("$work/stepbench" -bundle "$work/step-$label" -inputs "$work/in-$label" -threads "$THREADS" -steps "$steps" -warmup 1 \
 					-config session.intra_op.allow_spinning=0 | tail -n 1)

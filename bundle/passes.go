@@ -451,7 +451,12 @@ var Optimizer = rewrite.Register(&rewrite.Pass{
 		grads := result[gradsResult](c, Backward)
 		var steps []rewrite.OptimizerStep
 		for _, p := range result[*paramsResult](c, TrainableInputs).params {
-			steps = append(steps, rewrite.OptimizerStep{Param: p, Grad: grads[p], LR: lrs[e.man.Param(p.Name).Group]})
+			gv, err := nameGrad(g, p, grads[p])
+			if err != nil {
+				return false, err
+			}
+			grads[p] = gv
+			steps = append(steps, rewrite.OptimizerStep{Param: p, Grad: gv, LR: lrs[e.man.Param(p.Name).Group]})
 			e.io.output(p.Name+".next", RoleParamNext, "the updated parameter: feed it back as "+p.Name).Param = p.Name
 			for _, slot := range e.opts.Optimizer.OptimizerState() {
 				name := p.Name + "." + slot
@@ -494,19 +499,45 @@ var EmitGrads = rewrite.Register(&rewrite.Pass{
 		}
 		g := c.Graph()
 		grads := result[gradsResult](c, Backward)
-		b := graph.NewBuilder(g, "grads")
 		for _, p := range result[*paramsResult](c, TrainableInputs).params {
-			out := b.Op("Identity", []*graph.Value{grads[p]})
-			if err := g.Rename(out, p.Name+"_grad"); err != nil {
+			out, err := nameGrad(g, p, grads[p])
+			if err != nil {
 				return false, err
 			}
-			out.Type = p.Type
 			g.AddOutput(out)
 			e.io.output(p.Name+"_grad", RoleGrad, "gradient of the loss with respect to "+p.Name+", in its layout").Param = p.Name
 		}
 		return true, nil
 	},
 })
+
+// GradSuffix ends the name of each parameter's gradient value in train_step.onnx: the
+// gradient of p, in p's layout and float32, is the value p + GradSuffix (an output only with
+// --emit-grads). A host that applies the update itself computes those values alone.
+const GradSuffix = "_grad"
+
+// nameGrad gives the gradient value gv of parameter p the name p.Name + GradSuffix and p's type:
+// gv itself when nothing else claims it (it then stays the value the update reads), or an
+// Identity of it. A value already so named is returned as it is.
+func nameGrad(g *graph.Graph, p, gv *graph.Value) (*graph.Value, error) {
+	name := p.Name + GradSuffix
+	if gv.Name == name {
+		return gv, nil
+	}
+	if prod, _ := gv.Producer(); prod == nil || gv.IsGraphOutput() || g.Value(name) != nil {
+		out := graph.NewBuilder(g, "grads").Op("Identity", []*graph.Value{gv})
+		if err := g.Rename(out, name); err != nil {
+			return nil, err
+		}
+		out.Type = p.Type
+		return out, nil
+	}
+	if err := g.Rename(gv, name); err != nil {
+		return nil, err
+	}
+	gv.Type = p.Type
+	return gv, nil
+}
 
 // lossScaleOrigin says where a loss-scaling input's value comes from.
 func lossScaleOrigin(name string) string {

@@ -27,6 +27,9 @@ type Runner struct {
 	Opts *runtime.Options
 	// Resident opens a resident Stepper even on the CPU (on CUDA it always is).
 	Resident bool
+	// Update is where a non-resident Stepper applies the optimizer update (UpdateAuto: on the
+	// host when the step allows it).
+	Update Update
 }
 
 // NewRunner returns a Runner of the bundle in dir with manifest man.
@@ -96,7 +99,7 @@ func (r *Runner) Open(params, state map[string]*tensorio.Tensor) (*Stepper, erro
 	if r.Resident {
 		return OpenResidentStepper(r.Dir, r.Man, params, state, r.Opts)
 	}
-	return OpenStepper(r.Dir, r.Man, params, state, r.Opts)
+	return OpenStepperUpdate(r.Dir, r.Man, params, state, r.Opts, r.Update)
 }
 
 // OpenFed opens the train step from the initial parameters and zero optimizer state, feeds

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/graph"
 	"github.com/skipgraph/skipgraph/graph/onnxio"
 	"github.com/skipgraph/skipgraph/rewrite"
 	"github.com/skipgraph/skipgraph/runtime"
@@ -70,6 +72,15 @@ type Stepper struct {
 	kern      *runtime.Kernels
 	hostInput map[string]bool
 	rows      map[string]*runtime.Value
+
+	// host update (UpdateHost): the session computes gradients only; upd applies the optimizer
+	// in place; state holds the optimizer state by input name; hyper names the learning-rate and
+	// step inputs, which upd reads instead of the session.
+	upd   *hostUpdater
+	state map[string]*tensorio.Tensor
+	hyper map[string]bool
+	// updTime is the time the host updates took, summed over the steps.
+	updTime time.Duration
 }
 
 // hostRoles are the train-step input roles a resident Stepper leaves in host memory: small
@@ -78,26 +89,49 @@ var hostRoles = map[Role]bool{RoleLabels: true, RoleLR: true, RoleStep: true, Ro
 
 // OpenStepper opens the bundle's train step with the given initial parameters (from
 // InitialParams, or a checkpoint) and optimizer state (nil for zeros).
+//
+// On the CPU the optimizer update is applied on the host in place when the step allows it
+// (UpdateAuto); OpenStepperUpdate chooses.
 func OpenStepper(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options) (*Stepper, error) {
+	return OpenStepperUpdate(dir, man, params, state, opts, UpdateAuto)
+}
+
+// OpenStepperUpdate is OpenStepper with the update applied where u says. UpdateHost is refused
+// on CUDA and for a step that cannot have it (16-bit compute, loss scaling, a bundle converted
+// before gradients were named), with the reason.
+func OpenStepperUpdate(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options, u Update) (*Stepper, error) {
 	resident := opts != nil && strings.EqualFold(opts.Device, runtime.DeviceCUDA)
-	return openStepper(dir, man, params, state, opts, resident)
+	if resident && u == UpdateHost {
+		return nil, errs.Input("the host update needs the CPU; on CUDA the update runs in the graph (use --update graph or auto)")
+	}
+	return openStepper(dir, man, params, state, opts, resident, u)
 }
 
 // OpenResidentStepper is OpenStepper with every parameter, optimizer state, gradient and large
 // data input in memory the session's device allocator hands out (what OpenStepper does on
 // CUDA); on the CPU it runs the device code path over host memory.
 func OpenResidentStepper(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options) (*Stepper, error) {
-	return openStepper(dir, man, params, state, opts, true)
+	return openStepper(dir, man, params, state, opts, true, UpdateGraph)
 }
 
-func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options, resident bool) (*Stepper, error) {
+func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.Tensor, opts *runtime.Options, resident bool, u Update) (*Stepper, error) {
 	rec, err := man.Graph("train_step")
 	if err != nil {
 		return nil, errs.AsInput(err)
 	}
-	sess, err := runtime.NewSession(filepath.Join(dir, rec.File), opts)
-	if err != nil {
-		return nil, err
+	var sess *runtime.Session
+	host := false
+	if !resident && u != UpdateGraph {
+		sess, err = openGradientSession(dir, rec.File, man, opts, u == UpdateHost)
+		if err != nil {
+			return nil, err
+		}
+		host = sess != nil
+	}
+	if sess == nil {
+		if sess, err = runtime.NewSession(filepath.Join(dir, rec.File), opts); err != nil {
+			return nil, err
+		}
 	}
 	s := &Stepper{man: man, sess: sess, fed: map[string]*runtime.Value{}}
 	if resident {
@@ -136,7 +170,15 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 	// pairs[name] are the two buffers of a parameter or optimizer state: binding 0 reads [0]
 	// and writes [1], binding 1 the reverse.
 	pairs := map[string][2]*runtime.Value{}
+	var hp map[string]*hostParam
+	if host {
+		s.state, s.hyper, hp = map[string]*tensorio.Tensor{}, map[string]bool{}, map[string]*hostParam{}
+	}
 	for _, in := range rec.Inputs {
+		if host && (in.Role == RoleLR || in.Role == RoleStep) {
+			s.hyper[in.Name] = true
+			continue
+		}
 		var t *tensorio.Tensor
 		switch in.Role {
 		case RoleParam:
@@ -167,6 +209,13 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 		default:
 			continue
 		}
+		if host {
+			if err := s.bindHost(in, t, hp); err != nil {
+				s.Close()
+				return nil, err
+			}
+			continue
+		}
 		a, err := newValue(t)
 		if err != nil {
 			s.Close()
@@ -190,6 +239,9 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 		}
 	}
 	for _, out := range rec.Outputs {
+		if host && (out.Role == RoleParamNext || out.Role == RoleStateNext || out.Role == RoleGrad) {
+			continue // not computed, or bound by bindHost
+		}
 		switch out.Role {
 		case "param_next", "state_next", "loss_scale_next":
 			pair, ok := pairs[strings.TrimSuffix(out.Name, ".next")]
@@ -230,8 +282,139 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 			}
 		}
 	}
+	if host {
+		if err := s.newUpdater(rec, hp, opts); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
+
+// openGradientSession opens the gradient part of the train step for the host update: the step
+// without the update's nodes, with every parameter's gradient value as an output. It returns
+// nil (and no error) when the step cannot have a host update, unless must is set.
+func openGradientSession(dir, file string, man *Manifest, opts *runtime.Options, must bool) (*runtime.Session, error) {
+	path := filepath.Join(dir, file)
+	m, err := onnxio.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	g := m.Graph
+	if why := hostUpdateBlocker(man, g); why != "" {
+		if must {
+			return nil, errs.Input("%s: no host update: %s", path, why)
+		}
+		return nil, nil
+	}
+	rec, err := man.Graph(GraphTrainStep)
+	if err != nil {
+		return nil, errs.AsInput(err)
+	}
+	drop := map[string]bool{}
+	for _, o := range rec.Outputs {
+		if o.Role == RoleParamNext || o.Role == RoleStateNext || o.Role == RoleGrad {
+			drop[o.Name] = true
+		}
+	}
+	var outs []*graph.Value
+	for _, o := range g.Outputs {
+		if !drop[o.Name] {
+			outs = append(outs, o)
+		}
+	}
+	for _, p := range man.Trainable() {
+		v := g.Value(p.Initializer + GradSuffix)
+		v.Type = g.Value(p.Initializer).Type // the parameter's: a value inside a graph may carry no type
+		outs = append(outs, v)
+	}
+	g.Outputs = outs
+	if _, err := rewrite.EliminateDeadCode(g); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rewrite.RemoveUnusedInputs(g)
+	b, err := onnxio.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return runtime.NewSessionFromBytes(file+" (gradients)", b, opts)
+}
+
+// bindHost sets up parameter or optimizer-state input in of a host-update Stepper with initial
+// value t: a parameter is bound to the session (one buffer, updated in place) with its gradient
+// output; an optimizer state stays on the host.
+func (s *Stepper) bindHost(in IORecord, t *tensorio.Tensor, hp map[string]*hostParam) error {
+	switch in.Role {
+	case RoleParam:
+		v, err := runtime.NewValue(t)
+		if err != nil {
+			return err
+		}
+		s.owned = append(s.owned, v)
+		if err := s.bindBoth(in.Name, v, false); err != nil {
+			return err
+		}
+		gt, _ := tensorio.New(tensorio.Float32, t.Shape...)
+		gv, err := runtime.NewValue(gt)
+		if err != nil {
+			return err
+		}
+		s.owned = append(s.owned, gv)
+		if err := s.bindBoth(in.Name+GradSuffix, gv, true); err != nil {
+			return err
+		}
+		p := hp[in.Name]
+		if p == nil {
+			p = &hostParam{}
+			hp[in.Name] = p
+		}
+		p.p, p.g = t.Float32s(), gt.Float32s()
+		if mp := s.man.Param(in.Name); mp != nil {
+			p.lr = "lr." + mp.Group
+		}
+	case RoleOptimizerState:
+		s.state[in.Name] = t
+	default:
+		return fmt.Errorf("train step: input %s (%s) has no host update", in.Name, in.Role)
+	}
+	return nil
+}
+
+// newUpdater makes the host updater over the parameters in hp, with each one's optimizer state in
+// the order the optimizer names it.
+func (s *Stepper) newUpdater(rec *GraphRecord, hp map[string]*hostParam, opts *runtime.Options) error {
+	var list []hostParam
+	for _, in := range rec.Inputs {
+		if in.Role != RoleParam {
+			continue
+		}
+		p := hp[in.Name]
+		for _, slot := range s.man.Optimizer.OptimizerState() {
+			st := s.state[in.Name+"."+slot]
+			if st == nil {
+				return fmt.Errorf("train step: no optimizer state %s.%s", in.Name, slot)
+			}
+			p.state = append(p.state, st.Float32s())
+		}
+		if !s.hyper[p.lr] {
+			return fmt.Errorf("train step: parameter %s: no learning-rate input %s", in.Name, p.lr)
+		}
+		list = append(list, *p)
+	}
+	threads := 0
+	if opts != nil {
+		threads = opts.IntraOpThreads
+	}
+	s.upd = newHostUpdater(s.man.Optimizer, list, defaultUpdateWorkers(threads))
+	return nil
+}
+
+// UpdateTime returns the time the host update took over all steps so far (zero when the update
+// runs in the graph, where it is part of the session's run).
+func (s *Stepper) UpdateTime() time.Duration { return s.updTime }
+
+// HostUpdate reports whether the Stepper applies the optimizer update on the host (UpdateHost).
+func (s *Stepper) HostUpdate() bool { return s.upd != nil }
 
 // deviceValue returns a Value for t: t's own memory for a host Stepper; for a resident one, a
 // tensor in device memory, with t's elements copied in when fill is set.
@@ -364,6 +547,12 @@ func (s *Stepper) Feed(name string, t *tensorio.Tensor) error {
 	if name == rewrite.CSkipK || name == rewrite.CSkipTail {
 		s.keptDirty = true
 	}
+	if s.hyper[name] {
+		if len(t.Shape) != 0 || t.DType != tensorio.Float32 {
+			return fmt.Errorf("train step: input %s must be a float scalar", name)
+		}
+		return s.setHyper(name, float64(t.Float32s()[0]))
+	}
 	resident := s.mem != nil && !s.hostInput[name]
 	if v := s.fed[name]; v != nil && v.DType() == t.DType && tensorio.SameShape(v.Shape(), t.Shape) {
 		if resident {
@@ -394,10 +583,23 @@ func (s *Stepper) Feed(name string, t *tensorio.Tensor) error {
 
 // FeedScalar sets a rank-0 float input (a learning rate, the step number).
 func (s *Stepper) FeedScalar(name string, x float64) error {
+	if s.hyper[name] {
+		return s.setHyper(name, x)
+	}
 	if v := s.fed[name]; v != nil {
 		return v.SetScalar(x)
 	}
 	return s.Feed(name, tensorio.Scalar(float32(x)))
+}
+
+// setHyper sets a learning rate or the step number of the host update.
+func (s *Stepper) setHyper(name string, x float64) error {
+	if name == "step" {
+		s.upd.step = float32(x)
+	} else {
+		s.upd.lr[name] = float32(x)
+	}
+	return nil
 }
 
 // Step runs one optimizer step and returns the loss (computed before the update); the updated
@@ -413,6 +615,13 @@ func (s *Stepper) Step() (float64, error) {
 	if err := bd.Run(); err != nil {
 		return 0, err
 	}
+	if s.upd != nil {
+		t0 := time.Now()
+		if err := s.upd.apply(); err != nil {
+			return 0, err
+		}
+		s.updTime += time.Since(t0)
+	}
 	s.cur = 1 - s.cur
 	return float64(bd.Output("loss").Tensor().Float32s()[0]), nil
 }
@@ -420,6 +629,9 @@ func (s *Stepper) Step() (float64, error) {
 // Param returns the current value of a parameter or optimizer-state input (shared memory on a
 // host Stepper: copy it to keep it past the next step; a copy from the device on a resident one).
 func (s *Stepper) Param(name string) *tensorio.Tensor {
+	if t := s.state[name]; t != nil {
+		return t
+	}
 	if v := s.binds[s.cur].Input(name); v != nil {
 		return s.copyOut(v)
 	}
@@ -486,6 +698,10 @@ func (s *Stepper) Close() error {
 	}
 	if s.kern != nil {
 		s.kern.Close()
+	}
+	if s.upd != nil {
+		s.upd.close()
+		s.upd = nil
 	}
 	if s.mem != nil {
 		s.mem.Close()

@@ -205,6 +205,46 @@ func (n *Node) SetInput(i int, v *Value) {
 	}
 }
 
+// NewOutput gives n a fresh value, named after name (made unique) with type t, as its output
+// slot i, for an optional output the node does not yet produce (such as LayerNormalization's
+// Mean); absent slots before i are added. It fails when slot i is already present.
+func (n *Node) NewOutput(i int, name string, t Type) (*Value, error) {
+	if i < 0 {
+		return nil, fmt.Errorf("node %s: output slot %d", n, i)
+	}
+	if n.Output(i) != nil {
+		return nil, fmt.Errorf("node %s: output %d is already %q", n, i, n.outputs[i].Name)
+	}
+	for len(n.outputs) <= i {
+		n.outputs = append(n.outputs, nil)
+	}
+	v := n.graph.NewValue(name, t)
+	v.producer, v.index = n, i
+	n.outputs[i] = v
+	return v, nil
+}
+
+// DropOutput removes n's output i, which nothing may use (nor be a graph output); trailing
+// absent slots are trimmed. It undoes NewOutput.
+func (n *Node) DropOutput(i int) error {
+	v := n.Output(i)
+	if v == nil {
+		return nil
+	}
+	if len(v.uses) > 0 || v.IsGraphOutput() {
+		return fmt.Errorf("node %s: output %q is still used", n, v.Name)
+	}
+	n.outputs[i] = nil
+	for len(n.outputs) > 0 && n.outputs[len(n.outputs)-1] == nil {
+		n.outputs = n.outputs[:len(n.outputs)-1]
+	}
+	if n.graph != nil && n.graph.values[v.Name] == v {
+		delete(n.graph.values, v.Name)
+	}
+	v.producer, v.graph = nil, nil
+	return nil
+}
+
 // AppendInput adds an input at the end.
 func (n *Node) AppendInput(v *Value) { n.SetInput(len(n.inputs), v) }
 

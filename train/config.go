@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/internal/safeio"
@@ -58,6 +59,9 @@ type Config struct {
 	// for the train step's device, gathering batches there; always on with Device "cuda", on the
 	// CPU it runs the same code over host memory.
 	Resident bool
+	// Update is where the optimizer update runs (bundle.UpdateAuto: in place on the host on the
+	// CPU when the step allows it, in the graph otherwise).
+	Update bundle.Update
 	// FeatureBatch is the number of images per features.onnx run (0: DefaultFeatureBatch of the
 	// Device).
 	FeatureBatch int

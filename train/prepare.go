@@ -88,6 +88,7 @@ func (t *trainer) prepare() error {
 	t.opts = &runtime.Options{Device: cfg.Device, IntraOpThreads: cfg.Threads}
 	t.bundle = bundle.NewRunner(cfg.Bundle, man, t.opts)
 	t.bundle.Resident = cfg.Resident
+	t.bundle.Update = cfg.Update
 
 	rec, err := man.Graph("train_step")
 	if err != nil {
@@ -193,6 +194,7 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 	if t.st, err = t.bundle.Open(params, state); err != nil {
 		return err
 	}
+	t.hostUpdate = t.st.HostUpdate()
 	if t.st.Resident() {
 		axis := t.visionAxis
 		if t.visionState == "" {

@@ -83,6 +83,7 @@ func (t *trainer) writeReport(ctx context.Context, res *Result, ev *Evaluation, 
 		{Key: "augmentation", Value: strconv.FormatBool(!cfg.NoAugment)},
 		{Key: "seed", Value: strconv.FormatUint(cfg.Seed, 10)},
 		{Key: "device", Value: device},
+		{Key: "optimizer update", Value: t.updateLabel()},
 	}
 	if src := t.prepSource; src != nil {
 		v := src.Summary
@@ -209,4 +210,12 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// updateLabel says where the run's optimizer update ran.
+func (t *trainer) updateLabel() string {
+	if t.hostUpdate {
+		return "on the host, in place (" + bundle.UpdateHost.String() + ")"
+	}
+	return "in train_step.onnx (" + bundle.UpdateGraph.String() + ")"
 }

@@ -33,6 +33,7 @@ type trainer struct {
 	scorer               *Scorer
 	bundle               *bundle.Runner // the bundle's features, initial parameters and step
 	st                   *bundle.Stepper
+	hostUpdate           bool // the Stepper applies the optimizer update on the host
 
 	visionState, textState string // state input names ("" when not cached)
 	visionAxis             int    // batch axis of the vision state

@@ -53,6 +53,7 @@ func main() {
 	flag.StringVar(&cfg.arena, "arena", "exact", "CPU arena growth: exact (shared, grown as requested) or doubling (ORT's per-session default)")
 	flag.StringVar(&cfg.device, "device", "cpu", "cpu or cuda (the step phase; the features phase runs on the CPU)")
 	flag.BoolVar(&cfg.tf32, "tf32", false, "with -device cuda: allow TF32 matrix products (ORT's use_tf32)")
+	flag.StringVar(&cfg.update, "update", "auto", "where the optimizer update runs: auto, host or graph")
 	flag.StringVar(&cfg.opt, "opt", "all", "ORT graph optimisation level: all, extended, basic, disabled")
 	flag.Func("config", "ORT session config entry KEY=VALUE (repeatable), e.g. session.intra_op.allow_spinning=0", func(kv string) error {
 		k, v, ok := strings.Cut(kv, "=")
@@ -74,10 +75,10 @@ func main() {
 
 // config holds the command-line settings.
 type config struct {
-	dir, featuresOut, inputs, profile, cpuProfile, opt, arena, device string
-	batch, classes, steps, warm, threads                              int
-	noArena, pattern, tf32                                            bool
-	config                                                            map[string]string
+	dir, featuresOut, inputs, profile, cpuProfile, opt, arena, device, update string
+	batch, classes, steps, warm, threads                                      int
+	noArena, pattern, tf32                                                    bool
+	config                                                                    map[string]string
 }
 
 // Result is one measurement, printed as JSON.
@@ -93,9 +94,13 @@ type Result struct {
 	// SetupRSSMiB is the peak resident memory once the session is open and the inputs bound,
 	// before the first step.
 	SetupRSSMiB float64 `json:"setup_rss_mib"`
-	FeaturesMs  float64 `json:"features_ms,omitempty"`
-	ImagesPerS  float64 `json:"feature_images_per_s,omitempty"`
-	Options     string  `json:"options"`
+	// Update is where the optimizer update ran (host or graph); UpdateMs is the median time
+	// of the host update within a step.
+	Update     string  `json:"update"`
+	UpdateMs   float64 `json:"update_ms,omitempty"`
+	FeaturesMs float64 `json:"features_ms,omitempty"`
+	ImagesPerS float64 `json:"feature_images_per_s,omitempty"`
+	Options    string  `json:"options"`
 }
 
 func (c config) options() (*runtime.Options, error) {
@@ -135,7 +140,7 @@ func run(c config) error {
 		return err
 	}
 	res := Result{Bundle: c.dir, Batch: c.batch, Classes: c.classes,
-		Options: fmt.Sprintf("device=%s tf32=%v threads=%d arena=%v growth=%s mempattern=%v opt=%s config=%v", c.device, c.tf32, c.threads, !c.noArena, c.arena, c.pattern, c.opt, c.config)}
+		Options: fmt.Sprintf("update=%s device=%s tf32=%v threads=%d arena=%v growth=%s mempattern=%v opt=%s config=%v", c.update, c.device, c.tf32, c.threads, !c.noArena, c.arena, c.pattern, c.opt, c.config)}
 	var names []string
 	for _, s := range man.Strategies {
 		names = append(names, s.Name)
@@ -183,11 +188,22 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	st, err := bundle.NewRunner(c.dir, man, opts).OpenFed(data, 1e-5, 1)
+	upd, err := bundle.ParseUpdate(c.update)
+	if err != nil {
+		return err
+	}
+	runner := bundle.NewRunner(c.dir, man, opts)
+	runner.Update = upd
+	st, err := runner.OpenFed(data, 1e-5, 1)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	res.Update = bundle.UpdateGraph.String()
+	if st.HostUpdate() {
+		res.Update = bundle.UpdateHost.String()
+	}
+	var updMs []float64
 	data = nil
 	st.Trim() // a resident (CUDA) stepper's copy kernels let go of their device scratch
 	// Return the freed host copies (initial parameters, loaded inputs) to the OS, so that the
@@ -206,12 +222,13 @@ func run(c config) error {
 			}
 			stop = func() { pprof.StopCPUProfile(); f.Close() }
 		}
-		t0 := time.Now()
+		t0, u0 := time.Now(), st.UpdateTime()
 		if _, err := st.Step(); err != nil {
 			return err
 		}
 		if i >= c.warm {
 			res.StepsMs = append(res.StepsMs, float64(time.Since(t0).Microseconds())/1000)
+			updMs = append(updMs, float64((st.UpdateTime()-u0).Microseconds())/1000)
 		}
 	}
 	if stop != nil {
@@ -222,6 +239,10 @@ func run(c config) error {
 	if len(sorted) > 0 {
 		res.MedianMs = sorted[len(sorted)/2]
 		res.MinMs = sorted[0]
+	}
+	if st.HostUpdate() && len(updMs) > 0 {
+		sort.Float64s(updMs)
+		res.UpdateMs = updMs[len(updMs)/2]
 	}
 	res.PeakRSSMiB = peakRSS()
 	b, _ := json.Marshal(res)

@@ -41,11 +41,13 @@ type record struct {
 	MedianMs   float64 `json:"median_ms"`
 	MinMs      float64 `json:"min_ms"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// skipgraph: the host optimizer update's median time within a step (0: in the graph)
+	UpdateMs float64 `json:"update_ms"`
 }
 
 // side is one implementation's runs of a case: each run's median and fastest step, and its
 // peak RSS.
-type side struct{ ms, best, rss []float64 }
+type side struct{ ms, best, rss, upd []float64 }
 
 func main() {
 	if len(os.Args) != 2 {
@@ -97,6 +99,7 @@ func summarise(r io.Reader, w io.Writer) error {
 			s.ms = append(s.ms, rec.MedianMs)
 			s.best = append(s.best, rec.MinMs)
 			s.rss = append(s.rss, rec.PeakRSSMiB)
+			s.upd = append(s.upd, rec.UpdateMs)
 		default:
 			return fmt.Errorf("line %d: unknown kind %q", n, rec.Kind)
 		}
@@ -110,8 +113,8 @@ func summarise(r io.Reader, w io.Writer) error {
 	fmt.Fprintf(w, "sgemm 2048^3 (median of %d measurements each): ONNX Runtime %.1f GFLOP/s %v, PyTorch/OpenBLAS %.1f GFLOP/s %v (core type %s); peak used below: %.1f GFLOP/s\n",
 		len(ortSgemms), ortSgemm, rounded(ortSgemms), torchSgemm, rounded(torchSgemms), orDash(coreType), peak)
 	fmt.Fprintf(w, "vector add (64 MiB float32, read 2 + write 1): ONNX Runtime %.1f GB/s %v, numpy %.1f GB/s\n\n", ortAdd, rounded(ortAdds), numpyAdd)
-	fmt.Fprintln(w, "| case | GFLOP/step | floor MiB | skipgraph ms (fastest) | share of peak | peak RSS MiB | RSS/floor | torch ms (fastest) | share of peak | torch RSS MiB | RSS/floor | time sg/torch | RSS sg/torch |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(w, "| case | GFLOP/step | floor MiB | skipgraph ms (fastest) | share of peak | peak RSS MiB | RSS/floor | torch ms (fastest) | share of peak | torch RSS MiB | RSS/floor | time sg/torch | RSS sg/torch | host update ms (GB/s) |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, c := range order {
 		p := plans[c]
 		row := fmt.Sprintf("| %s | %.1f | %.0f |", c, p.GFLOP, p.FloorMiB)
@@ -135,9 +138,16 @@ func summarise(r io.Reader, w io.Writer) error {
 		} else {
 			row += " - | - |"
 		}
+		if s := runs["skipgraph"][c]; s != nil && stats.Median(s.upd) > 0 {
+			// SGD with momentum reads parameter, gradient and momentum and writes two of them
+			gbs := 5 * p.TrainableMiB * (1 << 20) / 1e9 / (stats.Median(s.upd) / 1000)
+			row += fmt.Sprintf(" %.0f (%.1f) |", stats.Median(s.upd), gbs)
+		} else {
+			row += " - |"
+		}
 		fmt.Fprintln(w, row)
 	}
-	fmt.Fprintln(w, "\nfloor = trainable parameters + gradients + optimizer state + activations kept for the backward pass (skipgraph plan); times are medians over the rounds of each run's median step and, in brackets, of its fastest step; shares likewise")
+	fmt.Fprintln(w, "\nfloor = trainable parameters + gradients + optimizer state + activations kept for the backward pass (skipgraph plan); times are medians over the rounds of each run's median step and, in brackets, of its fastest step; shares likewise; host update ms: the part of the skipgraph step spent in the in-place optimizer update (- where ORT runs the update in the graph), and its bandwidth: 5 x the trainable parameters' bytes (SGD with momentum reads parameter, gradient and momentum, writes parameter and momentum) / its time")
 	return nil
 }
 

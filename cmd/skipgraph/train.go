@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skipgraph/skipgraph/bundle"
 	"github.com/skipgraph/skipgraph/data"
 	"github.com/skipgraph/skipgraph/errs"
 	"github.com/skipgraph/skipgraph/train"
@@ -47,6 +48,7 @@ func init() {
 			valFrac := fs.Float64("val-fraction", 0, "share of each class held out for validation when the data set has no val/ folder")
 			device := fs.String("device", "cpu", "cpu or cuda")
 			threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: its default)")
+			update := fs.String("update", "auto", "where the optimizer update runs: host (in place, one pass over memory per parameter; CPU, float32 steps), graph (train_step.onnx as written), auto (host where it can)")
 			keep := fs.Int("keep-checkpoints", def.KeepCheckpoints, "epoch checkpoints to keep (0: all)")
 			every := fs.String("checkpoint-every", def.CheckpointInterval.String(), "also checkpoint within an epoch, every N steps (200), every interval of time (10m), or both (200,10m); 0: at epoch ends only. The newest two such checkpoints are kept; a hard kill loses at most this much")
 			resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint, with its settings")
@@ -107,6 +109,9 @@ func init() {
 					cfg.Force = *force
 				}
 				cfg.Device, cfg.Threads, cfg.KeepCheckpoints = *device, *threads, *keep
+				if cfg.Update, err = bundle.ParseUpdate(*update); err != nil {
+					return usageError("train", "--update: %v", err)
+				}
 				if cfg.CheckpointSteps, cfg.CheckpointInterval, err = parseCheckpointEvery(*every); err != nil {
 					return usageError("train", "%v", err)
 				}

@@ -75,6 +75,9 @@ func Backward(m *graph.Model, loss *graph.Value, params []*graph.Value, opts Opt
 		for _, v := range append([]*graph.Value(nil), g.Initializers[nInit:]...) {
 			_ = g.RemoveInitializer(v)
 		}
+		for k := len(bw.newOutputs) - 1; k >= 0; k-- {
+			_ = bw.newOutputs[k].n.DropOutput(bw.newOutputs[k].i)
+		}
 		m.SetOpset("", oldOpset)
 		return nil, err
 	}
@@ -90,6 +93,14 @@ type backward struct {
 
 	contrib map[*graph.Value][]*graph.Value
 	total   map[*graph.Value]*graph.Value
+	// newOutputs are the optional outputs of forward nodes that rules made (Context.Saved).
+	newOutputs []savedOutput
+}
+
+// savedOutput is output slot i of forward node n, made for the backward pass.
+type savedOutput struct {
+	n *graph.Node
+	i int
 }
 
 // builder returns a builder whose node names start with the prefix and the forward node's name.

@@ -121,6 +121,27 @@ func (c *Context) I(i int) *graph.Value { return c.Node.Input(i) }
 // O returns forward output i (nil when absent).
 func (c *Context) O(i int) *graph.Value { return c.Node.Output(i) }
 
+// Saved returns forward output i, first making the node produce it when it is an optional
+// output the node leaves out (such as LayerNormalization's Mean and InvStdDev): a value the
+// forward pass computes anyway is kept for the backward pass instead of recomputed. suffix
+// names the new value after the node's first output; t is its type. On error Backward takes
+// the output away again.
+func (c *Context) Saved(i int, suffix string, t graph.Type) (*graph.Value, error) {
+	if v := c.O(i); v != nil {
+		return v, nil
+	}
+	name := suffix
+	if o := c.O(0); o != nil {
+		name = o.Name + "_" + suffix
+	}
+	v, err := c.Node.NewOutput(i, name, t)
+	if err != nil {
+		return nil, c.Errorf("%v", err)
+	}
+	c.bw.newOutputs = append(c.bw.newOutputs, savedOutput{c.Node, i})
+	return v, nil
+}
+
 // NumI returns the number of input slots of the node.
 func (c *Context) NumI() int { return c.Node.NumInputs() }
 

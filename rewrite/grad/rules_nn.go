@@ -36,8 +36,9 @@ func init() {
 }
 
 // layerNormGrad differentiates y = (x - mean) * rstd * scale + bias over the axes from axis to
-// the last, recomputing the mean and rstd = 1/sqrt(var + epsilon). With xhat = (x - mean) * rstd
-// and h = g * scale:
+// the last, with rstd = 1/sqrt(var + epsilon). For float32 x the forward node's own Mean and
+// InvStdDev outputs are kept (made when it left them out); otherwise the two are recomputed.
+// With xhat = (x - mean) * rstd and h = g * scale:
 //
 //	dscale = sum over the other axes of g * xhat
 //	dbias  = sum over the other axes of g
@@ -69,12 +70,28 @@ func layerNormGrad(c *Context) error {
 			c.B.Const(graph.FromInt64(nil, []int64{1}))})
 	}
 	sum := func(v *graph.Value) *graph.Value { return c.SumAxesV(v, axes, true) }
-	sx := sum(x)
-	n := c.Op("CastLike", []*graph.Value{c.Div(c.Op("Size", []*graph.Value{x}), c.Op("Size", []*graph.Value{sx})), x})
+	// count is the number of elements each mean is over: |x| / |a reduced value|.
+	count := func(reduced *graph.Value) *graph.Value {
+		return c.Op("CastLike", []*graph.Value{c.Div(c.Op("Size", []*graph.Value{x}), c.Op("Size", []*graph.Value{reduced})), x})
+	}
+	var n, xc, rstd *graph.Value
+	if c.Node.AttrInt("stash_type", 1) == 1 && c.DType(x) == graph.Float {
+		mu, err := c.Saved(1, "mean", graph.TensorType(graph.Float))
+		if err != nil {
+			return err
+		}
+		if rstd, err = c.Saved(2, "inv_std_dev", graph.TensorType(graph.Float)); err != nil {
+			return err
+		}
+		n, xc = count(mu), c.Sub(x, mu)
+	} else {
+		sx := sum(x)
+		n = count(sx)
+		xc = c.Sub(x, c.Div(sx, n))
+		variance := c.Div(sum(c.Mul(xc, xc)), n)
+		rstd = c.Op("Reciprocal", []*graph.Value{c.Op("Sqrt", []*graph.Value{c.Add(variance, c.Scalar(eps, x))})})
+	}
 	mean := func(v *graph.Value) *graph.Value { return c.Div(sum(v), n) }
-	xc := c.Sub(x, c.Div(sx, n))
-	variance := mean(c.Mul(xc, xc))
-	rstd := c.Op("Reciprocal", []*graph.Value{c.Op("Sqrt", []*graph.Value{c.Add(variance, c.Scalar(eps, x))})})
 	xhat := c.Mul(xc, rstd)
 	if c.Need(1) {
 		c.SetGI(1, c.ReduceTo(c.Mul(g, xhat), scale, y))

@@ -218,6 +218,13 @@ func TestFDNN(t *testing.T) {
 		{name: "LayerNormalization/last", inputs: []fdInput{p64("x", 2, 3, 4), p64("s", 4), p64("b", 4)}, build: op("LayerNormalization", graph.FloatAttr("epsilon", 1e-3))},
 		{name: "LayerNormalization/axis1-nobias", inputs: []fdInput{p64("x", 2, 3, 4), p64("s", 3, 4)}, build: op("LayerNormalization", graph.IntAttr("axis", 1))},
 		{name: "LayerNormalization/unknown-rank", inputs: []fdInput{noRank(p64("x", 2, 3, 4)), p64("s", 3, 4), p64("b", 3, 4)}, build: op("LayerNormalization", graph.IntAttr("axis", 1))},
+		// float32 x: the rule keeps the forward node's Mean and InvStdDev (the float64 cases
+		// above recompute them). Central differences in float32: the truncation error grows as
+		// eps^2 (2.5e-3 relative at eps 1e-2) and float32 rounding as 1e-7/eps; at eps 3e-3 the
+		// two measured 1.2e-4 and 1.3e-4, so the tolerance is 1e-3. The torch reference tests
+		// check the same path at 1e-4 on the fixture.
+		{name: "LayerNormalization/float32-saved-stats", inputs: []fdInput{p32("x", 2, 3, 4), p32("s", 4), p32("b", 4)}, build: op("LayerNormalization", graph.FloatAttr("epsilon", 1e-3)), eps: 3e-3, tol: 1e-3},
+		{name: "LayerNormalization/float32-saved-axis1", inputs: []fdInput{p32("x", 2, 3, 4), p32("s", 3, 4)}, build: op("LayerNormalization", graph.IntAttr("axis", 1)), eps: 3e-3, tol: 1e-3},
 		conv("Conv/patch-embed", p32("x", 2, 3, 8, 8), p32("w", 4, 3, 4, 4), nil, graph.IntsAttr("strides", 4, 4), graph.IntsAttr("kernel_shape", 4, 4)),
 		conv("Conv/pads-stride-bias", p32("x", 2, 3, 7, 6), p32("w", 4, 3, 3, 3), &b4, graph.IntsAttr("strides", 2, 2), graph.IntsAttr("pads", 1, 0, 1, 2)),
 		conv("Conv/dilation", p32("x", 1, 2, 9, 9), p32("w", 4, 2, 3, 2), &b4, graph.IntsAttr("dilations", 2, 3), graph.IntsAttr("strides", 1, 2)),
@@ -230,4 +237,45 @@ func TestFDNN(t *testing.T) {
 		}},
 	}
 	runCases(t, cases)
+}
+
+// The LayerNormalization rule keeps a float32 forward node's Mean and InvStdDev (adding the
+// optional outputs) instead of recomputing them; a failed Backward takes them away again.
+func TestLayerNormSavedStats(t *testing.T) {
+	build := func(extra bool) (*graph.Model, *graph.Node, *graph.Value, *graph.Value) {
+		g := graph.New("ln")
+		m := &graph.Model{Graph: g, IRVersion: 8, Opsets: []graph.Opset{{Domain: "", Version: 17}}}
+		x, _ := g.AddInput("x", graph.TensorType(graph.Float, 2, 4))
+		s, _ := g.AddInput("s", graph.TensorType(graph.Float, 4))
+		b := graph.NewBuilder(g, "f")
+		y := b.Op("LayerNormalization", []*graph.Value{x, s})
+		ln, _ := y.Producer()
+		out := b.Op("ReduceSum", []*graph.Value{y}, graph.IntAttr("keepdims", 0))
+		if extra { // an op without a gradient rule after the norm: Backward fails
+			out = b.Op("ReduceSum", []*graph.Value{b.Op("Mod", []*graph.Value{y, y}, graph.IntAttr("fmod", 1))}, graph.IntAttr("keepdims", 0))
+		}
+		return m, ln, out, s
+	}
+	m, ln, loss, s := build(false)
+	if _, err := Backward(m, loss, []*graph.Value{s}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if ln.NumOutputs() != 3 || ln.Output(1) == nil || ln.Output(2) == nil {
+		t.Fatalf("LayerNormalization has %d outputs after Backward, want Y, Mean and InvStdDev", ln.NumOutputs())
+	}
+	for _, n := range m.Graph.Nodes() {
+		if n.OpType == "Sqrt" || n.OpType == "Reciprocal" {
+			t.Errorf("the backward pass recomputes the statistics (%s)", n)
+		}
+	}
+	m, ln, loss, s = build(true)
+	if _, err := Backward(m, loss, []*graph.Value{s}, Options{}); err == nil {
+		t.Fatal("Backward through Mod: no error")
+	}
+	if ln.NumOutputs() != 1 || m.Graph.Value(ln.Output(0).Name+"_mean") != nil {
+		t.Fatalf("after a failed Backward the norm keeps %d outputs", ln.NumOutputs())
+	}
+	if err := m.Graph.Verify(); err != nil {
+		t.Fatal(err)
+	}
 }
