@@ -171,11 +171,27 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		consts[n] = first.Mask
 	}
 	if t.textState != "" {
-		res, err := t.featText.Run(feedsFor(t.featText, consts))
+		// the prompts go through the text prefix in chunks along the class axis, when it is
+		// the first axis of the state and of the text inputs
+		chunk := 0
+		if tw := towerOfState(man, t.textState); tw != nil && indexOf(tw.StateAxes, "classes") == 0 {
+			chunk = textChunk(t.cfg.Device)
+		}
+		feeds := feedsFor(t.featText, consts)
+		var rows []string
+		for _, n := range []string{man.Text.InputIDs, man.Text.AttentionMask} {
+			if feeds[n] != nil {
+				rows = append(rows, n)
+			}
+		}
+		if len(rows) == 0 {
+			chunk = 0
+		}
+		st, err := runRows(t.featText, feeds, rows, t.textState, chunk)
 		if err != nil {
 			return err
 		}
-		consts[t.textState] = res[t.textState]
+		consts[t.textState] = st
 	}
 	if man.CSkip != nil {
 		protos := t.protos
