@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 )
 
 // eachImages writes a small data set and returns its paths in batches of 3 (the last one
@@ -33,17 +34,6 @@ func eachImages(t *testing.T) (string, [][]string) {
 		batches = append(batches, paths[s:min(s+3, len(paths))])
 	}
 	return dir, batches
-}
-
-// settled waits briefly for the goroutine count to come back to n and reports whether it did.
-func settled(n int) bool {
-	for range 100 {
-		if goruntime.NumGoroutine() <= n {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 func budgetUsed(b *DecodeBudget) int64 {
@@ -166,7 +156,7 @@ func TestEachStops(t *testing.T) {
 				} else if err == nil || seqErr == nil || err.Error() != seqErr.Error() {
 					t.Errorf("error %q, the sequential path's %q", err, seqErr)
 				}
-				if !settled(before) {
+				if !testenv.GoroutinesBack(before) {
 					t.Errorf("%d goroutines left running, %d before", goruntime.NumGoroutine(), before)
 				}
 				if u := budgetUsed(p.Budget); u != 0 {

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/skipgraph/skipgraph/errs"
+	"github.com/skipgraph/skipgraph/internal/testenv"
 )
 
 // cacheTrainer prepares a trainer on the fixture (train split, 96 images) without opening the
@@ -30,17 +30,6 @@ func cacheTrainer(t *testing.T, strategies string, augment bool, ahead int) *tra
 		t.Fatal(err)
 	}
 	return tr
-}
-
-// goroutinesBack waits briefly for the goroutine count to fall to n.
-func goroutinesBack(n int) bool {
-	for range 100 {
-		if goroutine := goruntime.NumGoroutine(); goroutine <= n {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 // The cache built with decoding ahead of the features run is the one decoding in turn builds,
@@ -165,7 +154,7 @@ func TestCacheStops(t *testing.T) {
 				} else if err == nil || err.Error() != first.Error() {
 					t.Errorf("error %q, decoding in turn gave %q", err, first)
 				}
-				if !goroutinesBack(before) {
+				if !testenv.GoroutinesBack(before) {
 					t.Errorf("%d goroutines running, %d before", goruntime.NumGoroutine(), before)
 				}
 			})
