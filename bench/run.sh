@@ -5,6 +5,7 @@
 #
 #   bash bench/run.sh            # everything (about 15-30 minutes on 2 cores)
 #   bash bench/run.sh io convert # selected groups: io convert inspect build step plugin decode
+#                                # features epoch (not in the default set: epoch takes ~25 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${SKIPGRAPH_BENCH_DIR:-/tmp/skipgraph-bench}"
@@ -48,7 +49,7 @@ if want io; then
 	ls -l "$work/big.onnx" | awk '{printf "file size %.1f MiB\n", $5/1048576}'
 fi
 
-if want convert || want inspect || want step; then
+if want convert || want inspect || want step || want features || want epoch; then
 	for size in vit-b-32 vit-b-16; do
 		[[ -f "$work/$size/model.onnx" ]] || "$SG" synth --size "$size" --opset 17 -o "$work/$size" >/dev/null
 	done
@@ -162,6 +163,110 @@ print(json.dumps({"gflop": (t["forward_flops"] + t["backward_flops"]) / 1e9, "fl
 		done
 	done
 	"$work/stepsummary" "$jl"
+fi
+
+if want features; then
+	# Feature caching against the machine's limits, in one run: the ORT sgemm peak (bench/peak,
+	# sampled again before each configuration), then the frozen image prefix of a ViT-B/16
+	# LSkip+CSkip bundle over FEAT_IMAGES synthetic 224x224 PNG images under augmentation, each
+	# configuration timing decoding alone, decoding and prefix in turn (sequential) and decoding
+	# ahead of the prefix (pipelined), alternated within each of FEAT_ROUNDS rounds (medians).
+	# The batch sizes alternate within each round too. The prefix's GFLOP come from the cost
+	# model ('skipgraph plan'). Last, ORT's profile of one pipelined pass shows where the
+	# prefix's time goes.
+	THREADS=${THREADS:-2}
+	PY=/usr/bin/python3
+	n=${FEAT_IMAGES:-64}
+	rounds=${FEAT_ROUNDS:-5}
+	go build -o "$work/peak" ./bench/peak
+	go build -o "$work/featbench" ./bench/featbench
+	go build -o "$work/ortprof" ./bench/ortprof
+	imgs="$work/feat-images-$n"
+	[[ -d "$imgs" ]] || "$work/featbench" data -o "$imgs" -classes 4 -shots $(((n + 3) / 4)) -size 224
+	d="$work/feat-vit-b-16"
+	rm -rf "$d"
+	"$SG" convert "$work/vit-b-16/model.onnx" -o "$d" --strategy lskip,cskip -q >/dev/null
+	read -r gimg gtext < <("$SG" plan "$work/vit-b-16/model.onnx" --strategy lskip,cskip --classes 100 --json | "$PY" -c 'import json, sys
+e = json.load(sys.stdin)["chosen"]["estimate"]; print(e["image_prefix_flops"] / 1e9, e["text_prefix_flops"] / 1e9)')
+	jl="$out/features.jsonl"
+	: >"$jl"
+	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "## feature cache, ViT-B/16 LSkip (omega 6) image prefix, $n images 224x224 PNG with augmentation, $THREADS ORT threads, $rounds rounds; cost model: $gimg GFLOP per image, $gtext GFLOP for 100 class prompts"
+	# configuration: LABEL featbench flags
+	# "trainer" decodes as the trainer does on a machine whose cores ORT's threads all take: one
+	# decoder while the prefix runs (the trainer's batch is 8 on the CPU)
+	configs=(
+		"trainer -batch 8,16,32,64 -workers 1 -classes 100 -text-chunk 0,25"
+		"all-cores -batch 8,32 -workers 0"
+		"nospin -batch 8,32 -workers 1 -nospin"
+	)
+	# ORT's sgemm rate, sampled before each configuration and at the end
+	sgemm() {
+		local line
+		line=$("$work/peak" -threads "$THREADS")
+		echo "{\"kind\":\"ort_peak\",${line#\{}" >>"$jl"
+		"$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["ort_sgemm_gflops"])' "$line"
+	}
+	for c in "${configs[@]}"; do
+		read -r label flags <<<"$c"
+		peak=$(sgemm)
+		# shellcheck disable=SC2086
+		"$work/featbench" run -bundle "$d" -images "$imgs" -threads "$THREADS" -rounds "$rounds" -augment \
+			-gflop-image "$gimg" -gflop-text "$gtext" -peak "$peak" $flags | sed "s/^{/{\"config\":\"$label\",/" >>"$jl"
+	done
+	sgemm >/dev/null
+	# the shares are of the highest sgemm rate of the run: other load only lowers a sample
+	samples=$("$PY" -c 'import json, sys
+print(" ".join("%.0f" % json.loads(l)["ort_sgemm_gflops"] for l in open(sys.argv[1]) if "\"ort_peak\"" in l))' "$jl")
+	best=$(tr ' ' '\n' <<<"$samples" | sort -n | tail -1)
+	echo "ORT sgemm (2048^3) samples over the run, GFLOP/s: $samples; the shares are of the highest, $best"
+	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	"$work/featbench" table -peak "$best" "$jl"
+	for b in 8 32; do
+		echo
+		echo "ORT profile of one pipelined pass, batch $b, one decoder (first run left out):"
+		rm -f "$work"/featprof_*.json
+		"$work/featbench" run -bundle "$d" -images "$imgs" -threads "$THREADS" -rounds 1 -augment -batch "$b" -workers 1 \
+			-profile "$work/featprof" >/dev/null
+		"$work/ortprof" -top 8 "$work"/featprof_*.json
+	done
+fi
+
+if want epoch; then
+	# One LSkip+CSkip epoch at ViT-B/16 end to end, as a user runs it: CLASSES classes x SHOTS
+	# synthetic 224x224 PNG images, 'skipgraph train' for 1 epoch with augmentation, batch 4.
+	# Reports the process's wall time, the epoch's feature-cache time (decoding, augmentation,
+	# image prefix) and its optimizer steps' time (both from the epoch record of metrics.jsonl),
+	# and the epoch's time as a multiple of the step time alone.
+	CLASSES=${CLASSES:-100}
+	SHOTS=${SHOTS:-16}
+	THREADS=${THREADS:-2}
+	PY=/usr/bin/python3
+	go build -o "$work/featbench" ./bench/featbench
+	e="$work/epoch-$CLASSES-$SHOTS"
+	if [[ ! -d "$e/data" ]]; then
+		rm -rf "$e"
+		mkdir -p "$e"
+		"$work/featbench" data -o "$e/data" -classes "$CLASSES" -shots "$SHOTS" -size 224 -tokenizer "$e/tokenizer"
+	fi
+	d="$work/epoch-vit-b-16"
+	rm -rf "$d" "$e/run"
+	"$SG" convert "$work/vit-b-16/model.onnx" -o "$d" --strategy lskip,cskip -q >/dev/null
+	echo "## one epoch, ViT-B/16 LSkip (omega 6) + CSkip (0.5), $CLASSES classes x $SHOTS shots, augmentation, batch 4, $THREADS ORT threads"
+	/usr/bin/time -f "%e %M" -o "$e/time.txt" "$SG" train "$d" --data "$e/data" -o "$e/run" --epochs 1 --batch 4 --shots "$SHOTS" \
+		--threads "$THREADS" --tokenizer "$e/tokenizer" -q >/dev/null
+	"$PY" - "$e/time.txt" "$e/run/metrics.jsonl" "$CLASSES" "$SHOTS" <<'PY'
+import json, sys
+wall, rss = open(sys.argv[1]).read().split()[-2:]
+wall, rss = float(wall), float(rss) / 1024
+recs = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+ep = [r for r in recs if r.get("type") == "epoch"][-1]
+steps = sum(1 for r in recs if r.get("type") == "step")
+c, s, t = ep["cache_time"], ep["step_time"], ep["time"]
+print("| classes x shots | steps | process wall s | epoch s | feature cache s | steps s | other s | epoch / steps | process wall / steps | peak RSS MiB |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print(f"| {sys.argv[3]} x {sys.argv[4]} | {steps} | {wall:.1f} | {t:.1f} | {c:.1f} | {s:.1f} | {t - c - s:.1f} | {t / s:.2f} | {wall / s:.2f} | {rss:.0f} |")
+PY
 fi
 
 if want plugin; then

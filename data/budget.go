@@ -92,6 +92,12 @@ func (b *DecodeBudget) release(n int64) {
 	if n >= gcAfter {
 		debug.FreeOSMemory()
 	}
+	b.giveBack(n)
+}
+
+// giveBack returns n bytes to the budget without collecting the garbage: for bytes whose
+// memory lives on with a new owner (a decoded batch handed to its consumer).
+func (b *DecodeBudget) giveBack(n int64) {
 	b.mu.Lock()
 	b.used -= n
 	b.mu.Unlock()

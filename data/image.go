@@ -455,6 +455,14 @@ func (p *Preprocessor) Image(img image.Image, rng *rand.Rand, dst []float32) err
 	return nil
 }
 
+// budget returns the decoding budget Batch works within.
+func (p *Preprocessor) budget() *DecodeBudget {
+	if p.Budget != nil {
+		return p.Budget
+	}
+	return DefaultDecodeBudget()
+}
+
 // Batch loads and preprocesses the images at paths into one contiguous
 // []float32 of shape [len(paths), 3, Size, Size]. Images are decoded in
 // parallel, by Workers goroutines within the memory Budget; with Augment set, each image's random source is seeded from
@@ -482,10 +490,7 @@ func (p *Preprocessor) Batch(paths []string, rng *rand.Rand) ([]float32, error) 
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	next := make(chan int)
-	budget := p.Budget
-	if budget == nil {
-		budget = DefaultDecodeBudget()
-	}
+	budget := p.budget()
 	for range min(workers, len(paths)) {
 		wg.Go(func() {
 			for i := range next {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -61,8 +62,13 @@ type Config struct {
 	// Update is where the optimizer update runs (bundle.UpdateAuto: in place on the host on the
 	// CPU when the step allows it, in the graph otherwise).
 	Update bundle.Update
-	// FeatureBatch is the number of images per features.onnx run (default 32).
+	// FeatureBatch is the number of images per features.onnx run (0: DefaultFeatureBatch of the
+	// Device).
 	FeatureBatch int
+	// DecodeAhead is the number of image batches decoded while the features run works on an
+	// earlier one: 0 is DefaultDecodeAhead, a negative number decodes each batch only when
+	// its run is due (no overlap). The cache is the same either way.
+	DecodeAhead int
 	// KeepCheckpoints is how many epoch checkpoints to keep (0 keeps all).
 	KeepCheckpoints int
 	// CheckpointSteps, when positive, writes a checkpoint every that many steps within an
@@ -87,7 +93,7 @@ type Config struct {
 // augmentation on, the manifest's learning rates, two epoch checkpoints kept, and a step
 // checkpoint every DefaultCheckpointInterval.
 func DefaultConfig() Config {
-	return Config{Epochs: 20, Batch: 4, WarmupEpochs: 1, WarmupLR: 1e-5, FeatureBatch: 32, KeepCheckpoints: 2,
+	return Config{Epochs: 20, Batch: 4, WarmupEpochs: 1, WarmupLR: 1e-5, KeepCheckpoints: 2,
 		CheckpointInterval: DefaultCheckpointInterval}
 }
 
@@ -101,7 +107,51 @@ const (
 	MaxEpochs = 100000
 	MaxBatch  = 1 << 16
 	MaxShots  = 1 << 20
+	// MaxDecodeAhead bounds Config.DecodeAhead.
+	MaxDecodeAhead = 16
 )
+
+// DefaultDecodeAhead is the number of image batches decoded ahead of the features run unless
+// a configuration says otherwise: the next batch, and one more to absorb uneven decoding times.
+const DefaultDecodeAhead = 2
+
+// DefaultFeatureBatch is the number of images per features.onnx run unless a configuration
+// says otherwise: 8 on the CPU, where a ViT-B/16 prefix's activations then stay closer to the
+// processor (its matrix products ran at 90% of the sgemm rate against 74% with 32 images per
+// run, BENCHMARKS.md), and 32 on a GPU, which wants large products.
+func DefaultFeatureBatch(device string) int {
+	if device == runtime.DeviceCUDA {
+		return 32
+	}
+	return 8
+}
+
+// decodeWorkers is the number of image decoders beside a features run of the given ORT
+// intra-op threads (0: ORT's default, a thread per core) on device, when decoding runs ahead
+// of it (ahead > 0): on the CPU the cores ORT's threads leave, at least one, since decoders
+// that take cores from a running prefix slow it by more than decoding gains; 0 (GOMAXPROCS)
+// otherwise.
+func decodeWorkers(device string, threads, ahead int) int {
+	if ahead <= 0 || device == runtime.DeviceCUDA {
+		return 0
+	}
+	n := goruntime.GOMAXPROCS(0)
+	if threads <= 0 || threads > n {
+		threads = n
+	}
+	return max(1, n-threads)
+}
+
+// decodeAhead resolves a configured DecodeAhead.
+func decodeAhead(n int) int {
+	switch {
+	case n == 0:
+		return DefaultDecodeAhead
+	case n < 0:
+		return 0
+	}
+	return n
+}
 
 // StepInfo describes a finished optimizer step.
 type StepInfo struct {
@@ -202,6 +252,8 @@ func checkConfig(cfg *Config) error {
 		return errs.Input("--checkpoint-every %v: want a positive duration", cfg.CheckpointInterval)
 	case cfg.FeatureBatch > MaxBatch:
 		return errs.Input("feature batch %d: want at most %d", cfg.FeatureBatch, MaxBatch)
+	case cfg.DecodeAhead > MaxDecodeAhead:
+		return errs.Input("decode-ahead %d: want at most %d batches", cfg.DecodeAhead, MaxDecodeAhead)
 	}
 	if err := runtime.CheckThreads("--threads", cfg.Threads); err != nil {
 		return err

@@ -10,7 +10,14 @@
 // feature caches resident on the GPU (bundle.Stepper). It writes the run record (run.json), the
 // few-shot draw (train_items.json), metrics (metrics.jsonl), a checkpoint per epoch (and every
 // CheckpointSteps steps when set), the loss and accuracy plot (plot.png, plot.svg), the run's
-// report page (package report) and the trained parameters (params.safetensors, params/).
+// report page (package report) and the trained parameters (params.safetensors, params/). Each
+// epoch's record in metrics.jsonl holds, besides loss and accuracy, cache_time (seconds spent
+// building the epoch's image cache: decoding, augmentation and the frozen image prefix; 0 when
+// an earlier epoch's cache serves) and step_time (seconds in the epoch's optimizer steps).
+//
+// Image decoding overlaps the frozen prefix: a goroutine decodes up to Config.DecodeAhead
+// batches ahead of the features run (data.Preprocessor.Each), drawing the augmentation in
+// the same order as decoding in turn would, so the cache does not depend on it.
 //
 // Everything random is derived from the run's seed and the epoch number (the few-shot draw,
 // the batch order, the augmentation), so a run resumed from a checkpoint computes the same

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -52,6 +53,8 @@ type EvalConfig struct {
 	Templates []string
 	// Batch is the number of images per run (default 32).
 	Batch int
+	// DecodeAhead as in Config: image batches decoded while the model runs on an earlier one.
+	DecodeAhead int
 	// Device and Threads as in Config.
 	Device  string
 	Threads int
@@ -66,6 +69,9 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 	}
 	if cfg.Batch == 0 {
 		cfg.Batch = 32
+	}
+	if cfg.DecodeAhead > MaxDecodeAhead {
+		return nil, errs.Input("decode-ahead %d: want at most %d batches", cfg.DecodeAhead, MaxDecodeAhead)
 	}
 	if err := runtime.CheckThreads("--threads", cfg.Threads); err != nil {
 		return nil, err
@@ -138,7 +144,8 @@ func Evaluate(cfg EvalConfig) (*Evaluation, error) {
 	if err != nil {
 		return nil, errs.AsInput(err)
 	}
-	ev, err := evaluateWith(sc, prompts, prep, ds, params, cfg.Batch)
+	prep.Workers = decodeWorkers(cfg.Device, cfg.Threads, decodeAhead(cfg.DecodeAhead))
+	ev, err := evaluateWith(sc, prompts, prep, ds, params, cfg.Batch, decodeAhead(cfg.DecodeAhead))
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +220,9 @@ func evalSplit(src data.Source, split string) (*data.Dataset, error) {
 	return nil, errs.Input("--split %q: want train, val, test or auto", split)
 }
 
-// evaluateWith classifies ds with the scorer's model.
-func evaluateWith(sc *Scorer, prompts *Prompts, prep *data.Preprocessor, ds *data.Dataset, params map[string]*tensorio.Tensor, batch int) (*Evaluation, error) {
+// evaluateWith classifies ds with the scorer's model, decoding up to ahead batches of images
+// while the model runs.
+func evaluateWith(sc *Scorer, prompts *Prompts, prep *data.Preprocessor, ds *data.Dataset, params map[string]*tensorio.Tensor, batch, ahead int) (*Evaluation, error) {
 	classes, err := sc.ClassFeatures(prompts, params)
 	if err != nil {
 		return nil, err
@@ -226,19 +234,20 @@ func evaluateWith(sc *Scorer, prompts *Prompts, prep *data.Preprocessor, ds *dat
 	}
 	size := int64(prep.Size)
 	correct := 0
-	for _, b := range data.Sequential(len(ds.Items), batch) {
-		paths := make([]string, len(b))
+	items := data.Sequential(len(ds.Items), batch)
+	paths := make([][]string, len(items))
+	for k, b := range items {
+		paths[k] = make([]string, len(b))
 		for j, i := range b {
-			paths[j] = ds.Items[i].Path
+			paths[k][j] = ds.Items[i].Path
 		}
-		px, err := prep.Batch(paths, nil)
-		if err != nil {
-			return nil, errs.AsInput(err)
-		}
+	}
+	err = prep.Each(context.Background(), paths, nil, ahead, func(k int, px []float32) error {
+		b := items[k]
 		pt, _ := tensorio.FromSlice([]int64{int64(len(b)), 3, size, size}, px)
 		f, err := sc.ImageFeatures(pt, params)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for j, p := range predict(f, classes) {
 			l := ds.Items[b[j]].Label
@@ -248,6 +257,10 @@ func evaluateWith(sc *Scorer, prompts *Prompts, prep *data.Preprocessor, ds *dat
 				correct++
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	ev.Images = len(ds.Items)
 	ev.Accuracy = float64(correct) / float64(max(ev.Images, 1))

@@ -111,9 +111,12 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 				return nil, err
 			}
 		}
+		cacheBefore := t.cacheTime
 		if err := t.buildEpoch(ctx, epoch, prog); err != nil {
 			return nil, err
 		}
+		cacheTime := t.cacheTime - cacheBefore
+		var epochSteps time.Duration // the epoch's optimizer steps (this session's)
 		batches := sampler.Epoch(epoch)
 		for bi := ck.Cursor; bi < len(batches); bi++ {
 			if ctx.Err() != nil {
@@ -143,8 +146,10 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
+			took := time.Since(t0)
+			epochSteps += took
 			if ck.Step > 0 || bi > 0 {
-				stepTime += time.Since(t0)
+				stepTime += took
 				timedSteps++
 			}
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -187,7 +192,8 @@ func (t *trainer) run(ctx context.Context, resumeFrom string) (*Result, error) {
 		if !hasLogits {
 			res.TrainAcc = math.NaN()
 		}
-		rec := map[string]any{"type": "epoch", "epoch": epoch + 1, "step": ck.Step, "loss": res.Loss, "acc": jsonNum(res.TrainAcc), "lr": lrs, "time": round3(elapsed())}
+		rec := map[string]any{"type": "epoch", "epoch": epoch + 1, "step": ck.Step, "loss": res.Loss, "acc": jsonNum(res.TrainAcc), "lr": lrs, "time": round3(elapsed()),
+			"cache_time": round3(cacheTime.Seconds()), "step_time": round3(epochSteps.Seconds())}
 		valMsg := ""
 		if t.splits.Val != nil && len(t.splits.Val.Items) > 0 {
 			ev, err := t.evaluate(t.splits.Val, t.currentParams())

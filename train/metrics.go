@@ -34,7 +34,7 @@ func (t *trainer) evaluate(ds *data.Dataset, params map[string]*tensorio.Tensor)
 	if err != nil {
 		return nil, err
 	}
-	return evaluateWith(sc, t.prompts, t.evalPrep, ds, params, t.cfg.FeatureBatch)
+	return evaluateWith(sc, t.prompts, t.evalPrep, ds, params, t.cfg.FeatureBatch, decodeAhead(t.cfg.DecodeAhead))
 }
 
 // openScorer opens eval.onnx (once, on first use).

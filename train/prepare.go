@@ -78,6 +78,10 @@ func (t *trainer) prepare() error {
 	if t.evalPrep, t.prepSource, err = data.PreprocessorFor(man.Vision.ImageSize, bundleNear(cfg.Bundle, man)...); err != nil {
 		return errs.AsInput(err)
 	}
+	if cfg.FeatureBatch <= 0 {
+		cfg.FeatureBatch = DefaultFeatureBatch(cfg.Device)
+	}
+	t.evalPrep.Workers = decodeWorkers(cfg.Device, cfg.Threads, decodeAhead(cfg.DecodeAhead))
 	train := *t.evalPrep
 	t.prep = &train
 	t.prep.Augment = !cfg.NoAugment
@@ -167,11 +171,27 @@ func (t *trainer) openStep(params, state, initial map[string]*tensorio.Tensor) e
 		consts[n] = first.Mask
 	}
 	if t.textState != "" {
-		res, err := t.featText.Run(feedsFor(t.featText, consts))
+		// the prompts go through the text prefix in chunks along the class axis, when it is
+		// the first axis of the state and of the text inputs
+		chunk := 0
+		if tw := towerOfState(man, t.textState); tw != nil && indexOf(tw.StateAxes, "classes") == 0 {
+			chunk = textChunk(t.cfg.Device)
+		}
+		feeds := feedsFor(t.featText, consts)
+		var rows []string
+		for _, n := range []string{man.Text.InputIDs, man.Text.AttentionMask} {
+			if feeds[n] != nil {
+				rows = append(rows, n)
+			}
+		}
+		if len(rows) == 0 {
+			chunk = 0
+		}
+		st, err := runRows(t.featText, feeds, rows, t.textState, chunk)
 		if err != nil {
 			return err
 		}
-		consts[t.textState] = res[t.textState]
+		consts[t.textState] = st
 	}
 	if man.CSkip != nil {
 		protos := t.protos
@@ -248,25 +268,19 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 	}
 	fb := t.cfg.FeatureBatch
 	size := int64(t.prep.Size)
+	var batches [][]string
 	for start := 0; start < len(paths); start += fb {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w while caching features (%w)", ErrStopped, err)
-		}
-		end := min(start+fb, len(paths))
-		px, err := t.prep.Batch(paths[start:end], rng)
-		if err != nil {
-			return errs.AsInput(err)
-		}
-		n := int64(end - start)
+		batches = append(batches, paths[start:min(start+fb, len(paths))])
+	}
+	began := time.Now()
+	err := t.prep.Each(ctx, batches, rng, decodeAhead(t.cfg.DecodeAhead), func(i int, px []float32) error {
+		n := int64(len(batches[i]))
 		if t.visionState == "" {
 			if t.dev != nil {
-				if err := t.dev.addPixels(px, []int64{n, 3, size, size}); err != nil {
-					return err
-				}
-				continue
+				return t.dev.addPixels(px, []int64{n, 3, size, size})
 			}
 			t.cache = append(t.cache, chunk{data: px, shape: []int64{n, 3, size, size}})
-			continue
+			return nil
 		}
 		pt, _ := tensorio.FromSlice([]int64{n, 3, size, size}, px)
 		t0 := time.Now()
@@ -282,10 +296,17 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 			s := res[t.visionState]
 			t.cache = append(t.cache, chunk{data: s.Float32s(), shape: s.Shape, axis: t.visionAxis})
 		}
-		if t.cacheFor >= 0 || start > 0 {
+		if t.cacheFor >= 0 || i > 0 {
 			t.featTime += time.Since(t0)
 			t.featImages += int(n)
 		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w while caching features (%w)", ErrStopped, ctx.Err())
+		}
+		return err
 	}
 	if t.dev != nil {
 		if err := t.dev.finish(); err != nil {
@@ -293,5 +314,6 @@ func (t *trainer) buildEpoch(ctx context.Context, epoch int, prog *progress) err
 		}
 	}
 	t.cacheFor = epoch
+	t.cacheTime += time.Since(began)
 	return nil
 }

@@ -110,6 +110,9 @@ func (t *trainer) writeReport(ctx context.Context, res *Result, ev *Evaluation, 
 	if res.FeatureImagesPerSec > 0 {
 		r.Timings = append(r.Timings, report.KV{Key: "feature cache", Value: fmt.Sprintf("%.1f images per second through the frozen prefix", res.FeatureImagesPerSec)})
 	}
+	if t.cacheTime > 0 {
+		r.Timings = append(r.Timings, report.KV{Key: "building the image caches", Value: t.cacheTime.Round(time.Millisecond).String() + " (decoding, augmentation and the frozen prefix, all epochs)"})
+	}
 	if !math.IsNaN(res.ValAcc) {
 		r.Timings = append(r.Timings, report.KV{Key: "final validation accuracy", Value: fmt.Sprintf("%.1f%%", 100*res.ValAcc)})
 	}

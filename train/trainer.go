@@ -47,7 +47,8 @@ type trainer struct {
 	dev      *deviceCache // the cache in device memory, with a resident stepper (cache unused)
 
 	featImages int
-	featTime   time.Duration
+	featTime   time.Duration // features runs, the first one of the run left out
+	cacheTime  time.Duration // building the caches, decoding included
 
 	// protos, when set, are used as the CSkip prototypes instead of computing them.
 	protos *tensorio.Tensor
@@ -64,9 +65,6 @@ type chunk struct {
 func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Out == "" {
 		return nil, errs.Input("no output folder given (-o OUT)")
-	}
-	if cfg.FeatureBatch <= 0 {
-		cfg.FeatureBatch = 32
 	}
 	var resumeFrom string
 	if cfg.Resume {

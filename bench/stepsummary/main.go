@@ -15,7 +15,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"sort"
+
+	"github.com/skipgraph/skipgraph/bench/internal/stats"
 )
 
 // record is one JSON line; kind says which fields it has.
@@ -65,18 +66,6 @@ func main() {
 	}
 }
 
-func median(x []float64) float64 {
-	if len(x) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func summarise(r io.Reader, w io.Writer) error {
 	var ortSgemms, ortAdds, torchSgemms []float64
 	var numpyAdd float64
@@ -119,7 +108,7 @@ func summarise(r io.Reader, w io.Writer) error {
 		return err
 	}
 	// the limits are measured before the first round and again in every round: their medians
-	ortSgemm, ortAdd, torchSgemm := median(ortSgemms), median(ortAdds), median(torchSgemms)
+	ortSgemm, ortAdd, torchSgemm := stats.Median(ortSgemms), stats.Median(ortAdds), stats.Median(torchSgemms)
 	peak := max(ortSgemm, torchSgemm)
 	fmt.Fprintf(w, "sgemm 2048^3 (median of %d measurements each): ONNX Runtime %.1f GFLOP/s %v, PyTorch/OpenBLAS %.1f GFLOP/s %v (core type %s); peak used below: %.1f GFLOP/s\n",
 		len(ortSgemms), ortSgemm, rounded(ortSgemms), torchSgemm, rounded(torchSgemms), orDash(coreType), peak)
@@ -136,8 +125,8 @@ func summarise(r io.Reader, w io.Writer) error {
 				row += " - | - | - | - |"
 				continue
 			}
-			ms[i], rss[i] = median(s.ms), median(s.rss)
-			best := median(s.best)
+			ms[i], rss[i] = stats.Median(s.ms), stats.Median(s.rss)
+			best := stats.Median(s.best)
 			share := "-"
 			if peak > 0 && ms[i] > 0 {
 				share = fmt.Sprintf("%.0f%% (%.0f%%)", p.GFLOP/(ms[i]/1000)/peak*100, p.GFLOP/(best/1000)/peak*100)
@@ -149,10 +138,10 @@ func summarise(r io.Reader, w io.Writer) error {
 		} else {
 			row += " - | - |"
 		}
-		if s := runs["skipgraph"][c]; s != nil && median(s.upd) > 0 {
+		if s := runs["skipgraph"][c]; s != nil && stats.Median(s.upd) > 0 {
 			// SGD with momentum reads parameter, gradient and momentum and writes two of them
-			gbs := 5 * p.TrainableMiB * (1 << 20) / 1e9 / (median(s.upd) / 1000)
-			row += fmt.Sprintf(" %.0f (%.1f) |", median(s.upd), gbs)
+			gbs := 5 * p.TrainableMiB * (1 << 20) / 1e9 / (stats.Median(s.upd) / 1000)
+			row += fmt.Sprintf(" %.0f (%.1f) |", stats.Median(s.upd), gbs)
 		} else {
 			row += " - |"
 		}
