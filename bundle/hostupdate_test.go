@@ -3,6 +3,7 @@ package bundle
 import (
 	"context"
 	"math"
+	"slices"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -35,14 +36,7 @@ func TestHostUpdateMatchesGraph(t *testing.T) {
 		{"adamw", rewrite.DefaultAdamW, "lskip,cskip", 1e-6},
 		{"adamw-no-decay", rewrite.OptimizerConfig{Kind: "adamw", Beta1: 0.8, Beta2: 0.99, Eps: 1e-6}, "full", 1e-6},
 	}
-	dir := t.TempDir()
-	if _, err := synth.Write(synth.Config{Style: "hf", Size: "tiny", Opset: 17, Seed: 3}, dir); err != nil {
-		t.Fatal(err)
-	}
-	src, err := LoadSource(filepath.Join(dir, "model.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, src := tinyHF(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var specs []StrategySpec
@@ -115,7 +109,7 @@ func TestHostUpdateMatchesGraph(t *testing.T) {
 						if worst := relDiff(a.Float32s(), b.Float32s()); worst > tc.tol {
 							t.Fatalf("step %d: %s differs by %.3g relative (tolerance %g)", step, name, worst, tc.tol)
 						}
-						if name == p.Initializer && !equalFloats(a.Float32s(), params[name].Float32s()) {
+						if name == p.Initializer && !slices.Equal(a.Float32s(), params[name].Float32s()) {
 							changed++
 						}
 					}
@@ -126,6 +120,20 @@ func TestHostUpdateMatchesGraph(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tinyHF writes the tiny synthetic HF CLIP into a temporary folder and loads it.
+func tinyHF(t *testing.T) (string, *SourceModel) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := synth.Write(synth.Config{Style: "hf", Size: "tiny", Opset: 17, Seed: 3}, dir); err != nil {
+		t.Fatal(err)
+	}
+	src, err := LoadSource(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, src
 }
 
 // relDiff is the largest |a-b| / max(|b|, 1e-3) over the elements.
@@ -141,29 +149,10 @@ func relDiff(a, b []float32) float64 {
 	return worst
 }
 
-func equalFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // UpdateHost is refused, with the reason, where it cannot run: on a step computing in 16 bits
 // and on CUDA; UpdateAuto falls back to the graph's update for the former.
 func TestHostUpdateRefused(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := synth.Write(synth.Config{Style: "hf", Size: "tiny", Opset: 17, Seed: 3}, dir); err != nil {
-		t.Fatal(err)
-	}
-	src, err := LoadSource(filepath.Join(dir, "model.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, src := tinyHF(t)
 	out := filepath.Join(dir, "fp16")
 	man, err := Convert(context.Background(), src, out, Options{Precision: "fp16", Strategies: []StrategySpec{{Strategy: lskip.Strategy{}}}})
 	if err != nil {

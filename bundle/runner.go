@@ -184,12 +184,19 @@ func OpenPart(m *graph.Model, name string, outputs []string, opts *runtime.Optio
 		}
 		outs = append(outs, v)
 	}
+	return openPruned(c, name, outs, opts)
+}
+
+// openPruned opens model m, changed in place, as a session whose outputs are outs: the nodes
+// and graph inputs none of them needs are dropped. name names it in errors.
+func openPruned(m *graph.Model, name string, outs []*graph.Value, opts *runtime.Options) (*runtime.Session, error) {
+	g := m.Graph
 	g.Outputs = outs
 	if _, err := rewrite.EliminateDeadCode(g); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	rewrite.RemoveUnusedInputs(g)
-	b, err := onnxio.Encode(c)
+	b, err := onnxio.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -328,16 +328,7 @@ func openGradientSession(dir, file string, man *Manifest, opts *runtime.Options,
 		v.Type = g.Value(p.Initializer).Type // the parameter's: a value inside a graph may carry no type
 		outs = append(outs, v)
 	}
-	g.Outputs = outs
-	if _, err := rewrite.EliminateDeadCode(g); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	rewrite.RemoveUnusedInputs(g)
-	b, err := onnxio.Encode(m)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return runtime.NewSessionFromBytes(file+" (gradients)", b, opts)
+	return openPruned(m, file+" (gradients)", outs, opts)
 }
 
 // bindHost sets up parameter or optimizer-state input in of a host-update Stepper with initial
