@@ -3,9 +3,9 @@ package bundle
 import (
 	"context"
 	"math"
-	"slices"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
