@@ -51,9 +51,9 @@ func ParseUpdate(s string) (Update, error) {
 	return 0, fmt.Errorf("unknown update %q (use auto, graph or host)", s)
 }
 
-// hostUpdateBlocker says why the train step of man (loaded as g) cannot have its update applied
-// on the host, or "" when it can.
-func hostUpdateBlocker(man *Manifest, g *graph.Graph) string {
+// hostUpdateBlocker says why the train step of man cannot have its update applied on the host,
+// as far as the manifest tells, or "" when it can; gradientsMissing checks the graph.
+func hostUpdateBlocker(man *Manifest) string {
 	switch {
 	case man.Precision != "" && !strings.EqualFold(man.Precision, "fp32"):
 		return "the step computes in " + man.Precision + " (the update runs in the graph)"
@@ -62,12 +62,24 @@ func hostUpdateBlocker(man *Manifest, g *graph.Graph) string {
 	case man.Optimizer.Kind != "sgd" && man.Optimizer.Kind != "adamw":
 		return fmt.Sprintf("optimizer %q has no host update", man.Optimizer.Kind)
 	}
+	return ""
+}
+
+// gradientsMissing says which trainable parameter of man has no gradient value in the train
+// step g, or "" when every one has.
+func gradientsMissing(man *Manifest, g *graph.Graph) string {
 	for _, p := range man.Trainable() {
 		if v := g.Value(p.Initializer + GradSuffix); v == nil {
 			return "the train step names no gradient " + p.Initializer + GradSuffix + " (convert the model again)"
 		}
 	}
 	return ""
+}
+
+// gradientStepDrops reports whether a train-step output of this role is left out of the gradient
+// session of a host update: the update's results, and the gradients, which it binds itself.
+func gradientStepDrops(r Role) bool {
+	return r == RoleParamNext || r == RoleStateNext || r == RoleGrad
 }
 
 // hostParam is one parameter's update: its values, gradient and optimizer state (SGD's momentum,

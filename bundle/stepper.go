@@ -74,11 +74,11 @@ type Stepper struct {
 	rows      map[string]*runtime.Value
 
 	// host update (UpdateHost): the session computes gradients only; upd applies the optimizer
-	// in place; state holds the optimizer state by input name; hyper names the learning-rate and
-	// step inputs, which upd reads instead of the session.
+	// in place; state holds the optimizer state by input name; hyper holds the role (RoleLR or
+	// RoleStep) of the inputs upd reads instead of the session.
 	upd   *hostUpdater
 	state map[string]*tensorio.Tensor
-	hyper map[string]bool
+	hyper map[string]Role
 	// updTime is the time the host updates took, summed over the steps.
 	updTime time.Duration
 }
@@ -122,7 +122,7 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 	var sess *runtime.Session
 	host := false
 	if !resident && u != UpdateGraph {
-		sess, err = openGradientSession(dir, rec.File, man, opts, u == UpdateHost)
+		sess, err = openGradientSession(dir, rec, man, opts, u == UpdateHost)
 		if err != nil {
 			return nil, err
 		}
@@ -172,11 +172,11 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 	pairs := map[string][2]*runtime.Value{}
 	var hp map[string]*hostParam
 	if host {
-		s.state, s.hyper, hp = map[string]*tensorio.Tensor{}, map[string]bool{}, map[string]*hostParam{}
+		s.state, s.hyper, hp = map[string]*tensorio.Tensor{}, map[string]Role{}, map[string]*hostParam{}
 	}
 	for _, in := range rec.Inputs {
 		if host && (in.Role == RoleLR || in.Role == RoleStep) {
-			s.hyper[in.Name] = true
+			s.hyper[in.Name] = in.Role
 			continue
 		}
 		var t *tensorio.Tensor
@@ -239,7 +239,7 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 		}
 	}
 	for _, out := range rec.Outputs {
-		if host && (out.Role == RoleParamNext || out.Role == RoleStateNext || out.Role == RoleGrad) {
+		if host && gradientStepDrops(out.Role) {
 			continue // not computed, or bound by bindHost
 		}
 		switch out.Role {
@@ -294,26 +294,28 @@ func openStepper(dir string, man *Manifest, params, state map[string]*tensorio.T
 // openGradientSession opens the gradient part of the train step for the host update: the step
 // without the update's nodes, with every parameter's gradient value as an output. It returns
 // nil (and no error) when the step cannot have a host update, unless must is set.
-func openGradientSession(dir, file string, man *Manifest, opts *runtime.Options, must bool) (*runtime.Session, error) {
-	path := filepath.Join(dir, file)
-	m, err := onnxio.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	g := m.Graph
-	if why := hostUpdateBlocker(man, g); why != "" {
+func openGradientSession(dir string, rec *GraphRecord, man *Manifest, opts *runtime.Options, must bool) (*runtime.Session, error) {
+	path := filepath.Join(dir, rec.File)
+	blocked := func(why string) (*runtime.Session, error) {
 		if must {
 			return nil, errs.Input("%s: no host update: %s", path, why)
 		}
 		return nil, nil
 	}
-	rec, err := man.Graph(GraphTrainStep)
+	if why := hostUpdateBlocker(man); why != "" {
+		return blocked(why) // known from the manifest: the graph is not read
+	}
+	m, err := onnxio.Load(path)
 	if err != nil {
-		return nil, errs.AsInput(err)
+		return nil, err
+	}
+	g := m.Graph
+	if why := gradientsMissing(man, g); why != "" {
+		return blocked(why)
 	}
 	drop := map[string]bool{}
 	for _, o := range rec.Outputs {
-		if o.Role == RoleParamNext || o.Role == RoleStateNext || o.Role == RoleGrad {
+		if gradientStepDrops(o.Role) {
 			drop[o.Name] = true
 		}
 	}
@@ -328,7 +330,7 @@ func openGradientSession(dir, file string, man *Manifest, opts *runtime.Options,
 		v.Type = g.Value(p.Initializer).Type // the parameter's: a value inside a graph may carry no type
 		outs = append(outs, v)
 	}
-	return openPruned(m, file+" (gradients)", outs, opts)
+	return openPruned(m, rec.File+" (gradients)", outs, opts)
 }
 
 // bindHost sets up parameter or optimizer-state input in of a host-update Stepper with initial
@@ -387,7 +389,7 @@ func (s *Stepper) newUpdater(rec *GraphRecord, hp map[string]*hostParam, opts *r
 			}
 			p.state = append(p.state, st.Float32s())
 		}
-		if !s.hyper[p.lr] {
+		if s.hyper[p.lr] != RoleLR {
 			return fmt.Errorf("train step: parameter %s: no learning-rate input %s", in.Name, p.lr)
 		}
 		list = append(list, *p)
@@ -538,7 +540,7 @@ func (s *Stepper) Feed(name string, t *tensorio.Tensor) error {
 	if name == rewrite.CSkipK || name == rewrite.CSkipTail {
 		s.keptDirty = true
 	}
-	if s.hyper[name] {
+	if _, ok := s.hyper[name]; ok {
 		if len(t.Shape) != 0 || t.DType != tensorio.Float32 {
 			return fmt.Errorf("train step: input %s must be a float scalar", name)
 		}
@@ -574,7 +576,7 @@ func (s *Stepper) Feed(name string, t *tensorio.Tensor) error {
 
 // FeedScalar sets a rank-0 float input (a learning rate, the step number).
 func (s *Stepper) FeedScalar(name string, x float64) error {
-	if s.hyper[name] {
+	if _, ok := s.hyper[name]; ok {
 		return s.setHyper(name, x)
 	}
 	if v := s.fed[name]; v != nil {
@@ -585,7 +587,7 @@ func (s *Stepper) FeedScalar(name string, x float64) error {
 
 // setHyper sets a learning rate or the step number of the host update.
 func (s *Stepper) setHyper(name string, x float64) error {
-	if name == "step" {
+	if s.hyper[name] == RoleStep {
 		s.upd.step = float32(x)
 	} else {
 		s.upd.lr[name] = float32(x)
