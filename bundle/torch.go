@@ -52,8 +52,15 @@ func splitKey(key string, known func(string) bool) (string, string, bool) {
 	return "", "", false
 }
 
+// ownState reports whether key names train-step state that belongs to no parameter (dynamic
+// loss scaling's scale and count): ToTorch and FromTorch keep such tensors under their names.
+func (m *Manifest) ownState(key string) bool {
+	return m.LossScale != nil && (key == LossScaleInput || key == LossScaleGood)
+}
+
 // ToTorch renames tensors keyed by source initializer names (parameters, or optimizer state
-// named "<initializer>.<suffix>") to the canonical torch names of the manifest, in torch's
+// named "<initializer>.<suffix>"; loss-scaling state keeps its name) to the canonical torch
+// names of the manifest, in torch's
 // layout: a transposed initializer is transposed back, the [q], [k], [v] slices of a packed
 // in-projection are stacked into one tensor (all three must be present), and an initializer
 // that holds several torch tensors is written under each name. The result loads into a PyTorch
@@ -69,6 +76,10 @@ func (m *Manifest) ToTorch(ts map[string]*tensorio.Tensor) (map[string]*tensorio
 	out := map[string]*tensorio.Tensor{}
 	stacks := map[string]*slices{}
 	for _, key := range sortedKeys(ts) {
+		if m.ownState(key) {
+			out[key] = ts[key]
+			continue
+		}
 		init, suffix, ok := splitKey(key, func(s string) bool { return byInit[s] != nil })
 		if !ok {
 			return nil, fmt.Errorf("tensor %s: no parameter of the bundle is named so", key)
@@ -118,6 +129,10 @@ func (m *Manifest) FromTorch(ts map[string]*tensorio.Tensor) (out map[string]*te
 	parts := m.torchParts()
 	out = map[string]*tensorio.Tensor{}
 	for _, key := range sortedKeys(ts) {
+		if m.ownState(key) {
+			out[key] = ts[key]
+			continue
+		}
 		torch, suffix, ok := splitKey(key, func(s string) bool { return parts[s] != nil })
 		if !ok {
 			unknown = append(unknown, key)

@@ -96,3 +96,27 @@ func TestTorchErrors(t *testing.T) {
 		t.Errorf("FromTorch of an in-projection of 2 rows: err %v", err)
 	}
 }
+
+// Dynamic loss scaling's state belongs to no parameter: ToTorch and FromTorch keep it under its
+// own names when the bundle scales its loss, and refuse it as unknown otherwise.
+func TestTorchLossScaleState(t *testing.T) {
+	man := torchManifest()
+	state := map[string]*tensorio.Tensor{LossScaleInput: f32(nil, 1024), LossScaleGood: f32(nil, 7)}
+	if _, err := man.ToTorch(state); err == nil {
+		t.Fatal("ToTorch of loss-scaling state in a bundle without loss scaling: no error")
+	}
+	man.LossScale = &LossScaleRecord{Init: 65536}
+	torch, err := man.ToTorch(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, unknown, err := man.FromTorch(torch)
+	if err != nil || len(unknown) > 0 {
+		t.Fatalf("FromTorch: unknown %v, err %v", unknown, err)
+	}
+	for name, want := range state {
+		if got := back[name]; got == nil || got.Float32s()[0] != want.Float32s()[0] {
+			t.Errorf("%s: got %v after the round trip, want %v", name, got, want.Float32s())
+		}
+	}
+}
